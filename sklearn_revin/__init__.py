@@ -1,0 +1,12 @@
+"""Reversible Instance Normalization (RevIN) for scikit-learn, with a torch backend."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._transformer import InstanceStatistics, RevINTransformer
+
+try:
+    __version__ = version("sklearn-revin")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["InstanceStatistics", "RevINTransformer", "__version__"]

@@ -1,0 +1,622 @@
+"""RevINTransformer: reversible instance normalization as a scikit-learn transformer."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from numbers import Integral, Real
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    OneToOneFeatureMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_n_features,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._backend import is_tensor, resolve_device, to_numpy, to_tensor
+from ._functional import denormalize, effective_gamma, normalize, window_statistics
+
+__all__ = ["InstanceStatistics", "RevINTransformer"]
+
+_FLOAT_DTYPES = (np.float64, np.float32)
+
+
+class InstanceStatistics(NamedTuple):
+    """Statistics of each instance (window) and variate.
+
+    Both fields have shape ``(n_instances, n_variates)``. They are NumPy arrays,
+    or tensors on the input's device when the input was a ``torch.Tensor``.
+
+    Attributes
+    ----------
+    mean : ndarray or torch.Tensor of shape (n_instances, n_variates)
+        Mean of each window over its steps (NaN ignored).
+    scale : ndarray or torch.Tensor of shape (n_instances, n_variates)
+        ``sqrt(max(variance, eps))``, the biased variance (NaN ignored).
+    """
+
+    mean: Any
+    scale: Any
+
+
+class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    r"""Reversible instance normalization (RevIN) of time-series windows.
+
+    Each row of ``X`` is an instance: a window of ``n_steps`` values of
+    ``n_variates`` series. Every window is normalized by its own statistics,
+
+    .. math::
+
+        z = \frac{x - \mu}{\sigma} \gamma + \beta, \qquad
+        \sigma = \sqrt{\max(\mathrm{Var}[x], \epsilon)},
+
+    with the mean :math:`\mu` and the biased variance taken over the steps of
+    one window of one variate, and a per-variate affine :math:`\gamma`,
+    :math:`\beta`. A model then works on ``z``, and
+    :meth:`inverse_transform` maps its output (of any horizon) back with the
+    same instances' statistics. This is the RevIN of Kim et al. (ICLR 2022), as
+    the ``RevIN`` layer of the ``itransformer`` package computes it, with its
+    flaws fixed (see Notes).
+
+    Parameters
+    ----------
+    n_variates : int, default=None
+        Number of variates in each window. For 2-D ``X`` of shape
+        ``(n_instances, n_variates * n_steps)`` the columns are variate-major:
+        the first ``n_steps`` columns are variate 0, the next variate 1, and so
+        on; ``None`` means one variate. For 3-D ``X`` of shape
+        ``(n_instances, n_variates, n_steps)``, ``None`` takes the middle axis,
+        and a number must match it.
+    gamma : array-like of shape (n_variates,), default=None
+        Per-variate scale applied after normalization; ``None`` means 1. A
+        magnitude below ``eps`` (0 included) is raised to ``eps``, keeping the
+        sign (0 becomes ``+eps``), with a warning, so that the inverse is
+        finite and exact.
+    beta : array-like of shape (n_variates,), default=None
+        Per-variate shift applied after normalization; ``None`` means 0.
+    eps : float, default=1e-5
+        Lower bound of the variance, so that constant windows are not divided
+        by zero; also the smallest magnitude of ``gamma``.
+    device : "auto", str or torch.device, default="auto"
+        Where to compute. ``"auto"`` computes a tensor on its own device, and
+        NumPy data on CUDA when it is available, else on the CPU. ``"cpu"``,
+        ``"cuda"``, ``"cuda:1"`` or a ``torch.device`` choose explicitly; a
+        device this machine lacks is a ``ValueError`` at fit.
+    copy : bool, default=True
+        If False, :meth:`transform` and :meth:`inverse_transform` write into a
+        writable floating point NumPy array or tensor instead of a new one.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during :term:`fit` (the middle axis of 3-D X).
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`, for X with string column
+        names only.
+    n_variates_ : int
+        Number of variates per window.
+    n_steps_ : int
+        Number of steps per window.
+    gamma_ : ndarray of shape (n_variates_,)
+        Effective per-variate scale, after clamping its magnitude at ``eps``.
+    beta_ : ndarray of shape (n_variates_,)
+        Per-variate shift.
+    mean_ : ndarray of shape (n_instances, n_variates_)
+        Mean of each window of the data seen by :meth:`fit` or
+        :meth:`fit_transform`; used by :meth:`inverse_transform`.
+    scale_ : ndarray of shape (n_instances, n_variates_)
+        Scale ``sqrt(max(variance, eps))`` of each window of that data.
+
+    See Also
+    --------
+    sklearn.preprocessing.StandardScaler : Standardizes each feature over all
+        samples, instead of each sample over its own steps.
+    sklearn.preprocessing.Normalizer : Scales each sample to unit norm, with no
+        way back.
+    sklearn_revin.nn.RevIN : The same arithmetic as a ``torch.nn.Module``.
+
+    Notes
+    -----
+    Differences from the ``itransformer`` reference layer, each on purpose:
+
+    - the inverse uses the same clamped scale as the forward pass, so windows
+      whose variance is below ``eps`` (constant windows) come back exactly;
+    - ``gamma == 0`` is clamped to ``+eps`` in both directions instead of
+      giving NaN;
+    - NaN values are ignored in the statistics and stay NaN in place, so one
+      missing value no longer turns its whole window into NaN; an infinite
+      value raises ``ValueError``.
+
+    Statistics are computed in the input's precision with a numerically stable
+    reduction, so float32 windows with a large offset stay accurate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_revin import RevINTransformer
+    >>> X = np.array([[1.0, 2.0, 3.0, 4.0], [10.0, 10.0, 30.0, 30.0]])
+    >>> revin = RevINTransformer()
+    >>> Z = revin.fit_transform(X)
+    >>> Z.round(3)
+    array([[-1.342, -0.447,  0.447,  1.342],
+           [-1.   , -1.   ,  1.   ,  1.   ]])
+    >>> revin.mean_.ravel(), revin.scale_.ravel().round(3)
+    (array([ 2.5, 20. ]), array([ 1.118, 10.   ]))
+    >>> revin.inverse_transform(Z[:, -2:])  # a model's 2-step output
+    array([[ 3.,  4.],
+           [30., 30.]])
+    """
+
+    _parameter_constraints: dict = {
+        "n_variates": [Interval(Integral, 1, None, closed="left"), None],
+        "gamma": ["array-like", None],
+        "beta": ["array-like", None],
+        "eps": [Interval(Real, 0, None, closed="neither")],
+        "device": [str, torch.device],
+        "copy": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_variates: int | None = None,
+        gamma=None,
+        beta=None,
+        eps: float = 1e-5,
+        device: str | torch.device = "auto",
+        copy: bool = True,
+    ):
+        self.n_variates = n_variates
+        self.gamma = gamma
+        self.beta = beta
+        self.eps = eps
+        self.device = device
+        self.copy = copy
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Record the layout, the affine parameters and the statistics of X.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_instances, n_features) \
+                or (n_instances, n_variates, n_steps)
+            Windows; see ``n_variates`` for the 2-D layout. NaN is allowed.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Fitted transformer.
+        """
+        self._fit(X, transform=False)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Fit to X and return X normalized with its own statistics.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_instances, n_features) \
+                or (n_instances, n_variates, n_steps)
+            Windows; see ``n_variates`` for the 2-D layout. NaN is allowed.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        X_new : ndarray or torch.Tensor of the same shape as X
+            Normalized windows; float32 stays float32, other types become
+            float64.
+        """
+        return self._fit(X, transform=True)
+
+    def transform(self, X, copy: bool | None = None):
+        """Normalize each window of X by its own statistics.
+
+        The fitted statistics are left as they are: X may hold other windows
+        than the data seen by :meth:`fit`.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_instances, n_features) \
+                or (n_instances, n_variates, n_steps)
+            Windows with the layout seen by :meth:`fit`. NaN is allowed.
+        copy : bool, default=None
+            Copy X or normalize it in place; None uses ``self.copy``.
+
+        Returns
+        -------
+        X_new : ndarray or torch.Tensor of the same shape as X
+            Normalized windows.
+        """
+        check_is_fitted(self)
+        copy = self.copy if copy is None else copy
+        X = self._validate_X(X, reset=False, copy=copy)
+        self._check_layout(X)
+        return self._normalize(X, copy=copy)[0]
+
+    def instance_statistics(self, X) -> InstanceStatistics:
+        """Return the per-instance statistics of X, for an inverse of new data.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_instances, n_features) \
+                or (n_instances, n_variates, n_steps)
+            Input windows with the layout seen by :meth:`fit`.
+
+        Returns
+        -------
+        statistics : InstanceStatistics
+            ``mean`` and ``scale``, each of shape ``(n_instances, n_variates_)``;
+            pass it to ``inverse_transform(Y, statistics=...)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_revin import RevINTransformer
+        >>> revin = RevINTransformer().fit(np.zeros((1, 4)))
+        >>> X_new = np.array([[1.0, 2.0, 3.0, 4.0]])
+        >>> stats = revin.instance_statistics(X_new)
+        >>> stats.mean, stats.scale.round(3)
+        (array([[2.5]]), array([[1.118]]))
+        >>> revin.inverse_transform(np.array([[2.0]]), statistics=stats).round(3)
+        array([[4.736]])
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False, copy=False)
+        self._check_layout(X)
+        device = resolve_device(self.device, like=X if is_tensor(X) else None)
+        windows = self._as_windows(X, self.n_variates_)
+        source = windows.to(device) if is_tensor(X) else to_tensor(windows, device)
+        with torch.no_grad():
+            stats = window_statistics(source, eps=self.eps)
+        if is_tensor(X):
+            return InstanceStatistics(stats.loc.to(X.device), stats.scale.to(X.device))
+        return InstanceStatistics(to_numpy(stats.loc), to_numpy(stats.scale))
+
+    def inverse_transform(
+        self,
+        X,
+        *,
+        variates: Sequence[int] | None = None,
+        statistics: InstanceStatistics | tuple | None = None,
+        copy: bool | None = None,
+    ):
+        """Map normalized values back with each instance's statistics.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_instances, n_outputs) \
+                or (n_instances, n_selected_variates, n_horizon)
+            Normalized values, often a model's forecast: the horizon may
+            differ from ``n_steps_``. In 2-D, columns are variate-major, so
+            ``n_outputs`` must be a multiple of the number of variates.
+        variates : sequence of int, default=None
+            Which variates X holds, in order, e.g. ``[0]`` for a univariate
+            forecast of a multivariate input; None means all of them.
+        statistics : InstanceStatistics or (mean, scale), default=None
+            Statistics of the instances X belongs to, each of shape
+            ``(n_instances, n_variates_)``, as :meth:`instance_statistics`
+            returns them; None uses those of the data seen by :meth:`fit`.
+        copy : bool, default=None
+            Copy X or write into it; None uses ``self.copy``.
+
+        Returns
+        -------
+        X_original : ndarray or torch.Tensor of the same shape as X
+            Values on the scale of the original series.
+        """
+        check_is_fitted(self)
+        copy = self.copy if copy is None else copy
+        variates = self._check_variates(variates)
+        mean, scale = self._check_statistics(statistics)
+        X = _validate_array(X, name="X", copy=copy)
+        n_selected = len(variates)
+        if X.ndim == 3 and X.shape[1] != n_selected:
+            raise ValueError(
+                f"X has shape {tuple(X.shape)}: its middle axis holds "
+                f"{X.shape[1]} variate(s), but {n_selected} were expected "
+                f"(variates={variates.tolist()})."
+            )
+        if X.ndim == 2 and X.shape[1] % n_selected:
+            raise ValueError(
+                f"X has {X.shape[1]} column(s), which is not a multiple of the "
+                f"{n_selected} variate(s) it should hold (variates="
+                f"{variates.tolist()}); 2-D X is variate-major, "
+                "n_variates * n_horizon columns."
+            )
+        if X.shape[0] != mean.shape[0]:
+            raise ValueError(
+                f"X has {X.shape[0]} instance(s) (rows), but the statistics are "
+                f"for {mean.shape[0]} instance(s). Pass the statistics of X's "
+                "input windows with statistics=revin.instance_statistics(X_in)."
+            )
+
+        def compute(source, out):
+            as_tensor = _tensor_factory(source)
+            return denormalize(
+                source,
+                as_tensor(mean[:, variates]),
+                as_tensor(scale[:, variates]),
+                as_tensor(self.gamma_[variates]),
+                as_tensor(self.beta_[variates]),
+                out=out,
+            )
+
+        return self._apply(X, n_selected, compute, copy=copy)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # ------------------------------------------------------------------ private
+
+    def _fit(self, X, *, transform):
+        resolve_device(self.device)
+        X = self._validate_X(X, reset=True, copy=self.copy)
+        self.n_variates_, self.n_steps_ = self._layout(X, self.n_variates)
+        self.gamma_ = self._affine_parameter("gamma", self.gamma, 1.0)
+        self.beta_ = self._affine_parameter("beta", self.beta, 0.0)
+        out, mean, scale = self._normalize(
+            X, copy=self.copy, statistics_only=not transform
+        )
+        self.mean_, self.scale_ = to_numpy(mean), to_numpy(scale)
+        return out
+
+    def _validate_X(self, X, *, reset, copy):
+        if is_tensor(X):
+            X = _validate_tensor(X, name="X")
+            _check_n_features(self, X, reset=reset)
+            _check_feature_names(self, X, reset=reset)
+        else:
+            X = validate_data(
+                self,
+                X,
+                reset=reset,
+                dtype=_FLOAT_DTYPES,
+                ensure_all_finite=False,
+                allow_nd=True,
+                force_writeable=not copy,
+            )
+        if X.ndim != 2 and X.ndim != 3:
+            raise ValueError(
+                f"X must be 2-D (n_instances, n_variates * n_steps) or 3-D "
+                f"(n_instances, n_variates, n_steps); got shape {tuple(X.shape)}."
+            )
+        return X
+
+    @staticmethod
+    def _layout(X, n_variates):
+        if X.ndim == 3:
+            if n_variates is not None and X.shape[1] != n_variates:
+                raise ValueError(
+                    f"n_variates={n_variates}, but 3-D X of shape "
+                    f"{tuple(X.shape)} has {X.shape[1]} variate(s) on its middle "
+                    "axis (layout (n_instances, n_variates, n_steps))."
+                )
+            return X.shape[1], X.shape[2]
+        n_variates = 1 if n_variates is None else n_variates
+        if X.shape[1] % n_variates:
+            raise ValueError(
+                f"X has {X.shape[1]} feature(s), which is not divisible by "
+                f"n_variates={n_variates}: 2-D X must hold n_variates * n_steps "
+                "columns, variate-major."
+            )
+        return n_variates, X.shape[1] // n_variates
+
+    def _check_layout(self, X):
+        layout = self._layout(X, self.n_variates_ if X.ndim == 2 else None)
+        if layout != (self.n_variates_, self.n_steps_):
+            raise ValueError(
+                f"X of shape {tuple(X.shape)} holds {layout[0]} variate(s) x "
+                f"{layout[1]} step(s), but {type(self).__name__} was fitted on "
+                f"{self.n_variates_} variate(s) x {self.n_steps_} step(s)."
+            )
+
+    def _affine_parameter(self, name, value, default):
+        n_variates = self.n_variates_
+        if value is None:
+            return np.full(n_variates, default)
+        if is_tensor(value):
+            value = value.detach().cpu()
+        values = np.asarray(value, dtype=np.float64)
+        if values.ndim == 2 and values.shape[1] == 1:  # (n_variates, 1) as in nn.RevIN
+            values = values[:, 0]
+        if values.shape != (n_variates,):
+            raise ValueError(
+                f"{name} must hold one value per variate, shape ({n_variates},); "
+                f"got shape {values.shape}."
+            )
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name} must be finite; got {values.tolist()}.")
+        if name != "gamma":
+            return values
+        clamped = effective_gamma(torch.from_numpy(values), self.eps).numpy()
+        changed = np.flatnonzero(clamped != values)
+        if changed.size:
+            warnings.warn(
+                f"gamma has {changed.size} value(s) with magnitude below "
+                f"eps={self.eps} (variate(s) {changed.tolist()}); they are used "
+                "as +/-eps, keeping their sign (0 becomes +eps), so that the "
+                "inverse stays finite and exact.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return clamped
+
+    def _normalize(self, X, *, copy, statistics_only=False):
+        """Normalize X; return the output and the statistics as tensors."""
+        computed = {}
+
+        def compute(source, out):
+            stats = window_statistics(source, eps=self.eps)
+            computed["mean"], computed["scale"] = stats.loc, stats.scale
+            if statistics_only:
+                return None
+            as_tensor = _tensor_factory(source)
+            return normalize(
+                source,
+                stats.loc,
+                stats.scale,
+                as_tensor(self.gamma_),
+                as_tensor(self.beta_),
+                out=out,
+            )
+
+        out = self._apply(
+            X, self.n_variates_, compute, copy=copy, writes=not statistics_only
+        )
+        return out, computed["mean"], computed["scale"]
+
+    @staticmethod
+    def _as_windows(X, n_variates):
+        if X.ndim == 3:
+            return X
+        return X.reshape(X.shape[0], n_variates, X.shape[1] // n_variates)
+
+    def _apply(self, X, n_variates, compute, *, copy, writes=True):
+        """Run ``compute(windows, out)`` on the device and return X's kind of output.
+
+        ``X`` is a validated float array or tensor; the output has its shape,
+        type and device. With ``copy=False`` the result is written into X.
+        """
+        tensor_input = is_tensor(X)
+        device = resolve_device(self.device, like=X if tensor_input else None)
+        windows = self._as_windows(X, n_variates)
+        source = windows.to(device) if tensor_input else to_tensor(windows, device)
+        if not writes:
+            with torch.no_grad():
+                compute(source, None)
+            return None
+        shares_input = _shares_memory(source, X)
+        out = torch.empty_like(source) if (copy and shares_input) else source
+        with torch.no_grad():
+            result = compute(source, out)
+        if tensor_input:
+            result = result.to(X.device).reshape(X.shape)
+            if not copy and not _shares_memory(result, X):
+                X.copy_(result)
+                return X
+            return result
+        result = to_numpy(result).reshape(X.shape)
+        if not copy and not np.may_share_memory(result, X):
+            np.copyto(X, result)
+            return X
+        return result
+
+    def _check_variates(self, variates):
+        if variates is None:
+            return np.arange(self.n_variates_)
+        selected = np.asarray(variates)
+        if (
+            selected.ndim != 1
+            or selected.size == 0
+            or not np.issubdtype(selected.dtype, np.integer)
+        ):
+            raise ValueError(
+                "variates must be a non-empty sequence of integer variate "
+                f"indices; got {variates!r}."
+            )
+        out_of_range = selected[(selected < 0) | (selected >= self.n_variates_)]
+        if out_of_range.size:
+            raise ValueError(
+                f"variates must be indices in [0, {self.n_variates_}); got "
+                f"{out_of_range.tolist()} out of range."
+            )
+        if np.unique(selected).size != selected.size:
+            raise ValueError(f"variates must not repeat; got {selected.tolist()}.")
+        return selected
+
+    def _check_statistics(self, statistics):
+        if statistics is None:
+            return self.mean_, self.scale_
+        if not isinstance(statistics, tuple) or len(statistics) != 2:
+            raise ValueError(
+                "statistics must be an InstanceStatistics (or a tuple (mean, "
+                "scale)), as returned by instance_statistics(X); got "
+                f"{type(statistics).__name__}."
+            )
+        checked = []
+        for name, values in zip(("mean", "scale"), statistics, strict=True):
+            values = values if is_tensor(values) else np.asarray(values)
+            if values.ndim != 2 or values.shape[1] != self.n_variates_:
+                raise ValueError(
+                    f"statistics.{name} must have shape (n_instances, "
+                    f"{self.n_variates_}); got shape {tuple(values.shape)}."
+                )
+            checked.append(values)
+        if checked[0].shape != checked[1].shape:
+            raise ValueError(
+                "statistics.mean and statistics.scale must have the same shape; "
+                f"got {tuple(checked[0].shape)} and {tuple(checked[1].shape)}."
+            )
+        return tuple(checked)
+
+
+def _tensor_factory(like: torch.Tensor):
+    """Return a converter of NumPy arrays or tensors to ``like``'s dtype and device."""
+
+    def as_tensor(values):
+        return torch.as_tensor(values).to(device=like.device, dtype=like.dtype)
+
+    return as_tensor
+
+
+def _shares_memory(a: torch.Tensor, b) -> bool:
+    if is_tensor(b):
+        return a.device == b.device and a.untyped_storage().data_ptr() == (
+            b.untyped_storage().data_ptr()
+        )
+    return a.device.type == "cpu" and np.may_share_memory(a.numpy(), b)
+
+
+def _validate_tensor(X: torch.Tensor, *, name: str) -> torch.Tensor:
+    """Check a tensor the way ``check_array`` checks an array, on its device."""
+    if X.is_complex():
+        raise ValueError(f"Complex data not supported; {name} has dtype {X.dtype}.")
+    if X.ndim < 2:
+        raise ValueError(
+            f"Expected a 2-D or 3-D {name}, got a {X.ndim}-D tensor of shape "
+            f"{tuple(X.shape)}."
+        )
+    if X.shape[0] == 0:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={tuple(X.shape)}) while a "
+            "minimum of 1 is required."
+        )
+    if X.dtype not in (torch.float32, torch.float64):
+        # Integers and bools become float64, as for NumPy input; half precision
+        # is computed in float32, which keeps the statistics accurate.
+        X = X.to(torch.float32 if X.is_floating_point() else torch.float64)
+    return X
+
+
+def _validate_array(X, *, name: str, copy: bool):
+    """Validate X for inverse_transform, which has no fixed width."""
+    if is_tensor(X):
+        return _validate_tensor(X, name=name)
+    return check_array(
+        X,
+        dtype=_FLOAT_DTYPES,
+        ensure_all_finite=False,
+        allow_nd=True,
+        force_writeable=not copy,
+        input_name=name,
+    )

@@ -1,0 +1,178 @@
+"""``torch.nn`` building blocks: the RevIN layer for models trained in torch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn import init
+
+from ._functional import denormalize, effective_gamma, normalize, window_statistics
+
+__all__ = ["RevIN", "Statistics"]
+
+
+class Statistics(NamedTuple):
+    """Statistics of a forward pass, named and shaped as in the reference layer.
+
+    Attributes
+    ----------
+    mean : torch.Tensor of shape (..., num_variates, 1)
+        Mean of each window (NaN ignored).
+    variance : torch.Tensor of shape (..., num_variates, 1)
+        Biased variance of each window (NaN ignored), before the eps clamp.
+    gamma, beta : torch.Tensor of shape (num_variates, 1)
+        The module's affine parameters.
+    """
+
+    mean: Tensor
+    variance: Tensor
+    gamma: Tensor
+    beta: Tensor
+
+
+class RevIN(nn.Module):
+    r"""Reversible instance normalization, a drop-in for ``iTransformer.revin.RevIN``.
+
+    Normalizes each window of each variate over its time axis and returns a
+    function that maps a model's output back:
+
+    .. math::
+
+        z = \frac{x - \mu}{\sqrt{\max(\mathrm{Var}[x], \epsilon)}} \gamma + \beta
+
+    The constructor, the parameter names and shapes (``gamma`` and ``beta`` of
+    shape ``(num_variates, 1)``) and ``forward`` are those of the ``RevIN``
+    layer of the ``itransformer`` package, so this module loads its state dicts
+    and replaces it in a model. Unlike it, the reverse function is exact for
+    windows whose variance is below ``eps``, ``gamma == 0`` gives no NaN (its
+    magnitude is clamped at ``eps`` both ways), and a NaN is ignored in its
+    window's statistics instead of turning the whole window into NaN. The
+    arithmetic is that of :class:`sklearn_revin.RevINTransformer`.
+
+    Parameters
+    ----------
+    num_variates : int
+        Number of variates, the size of the second-to-last axis of the input.
+    affine : bool, default=True
+        Whether ``gamma`` and ``beta`` are learned (``requires_grad``). They
+        exist either way, as in the reference layer.
+    eps : float, default=1e-5
+        Lower bound of the variance and of the magnitude of ``gamma``.
+    device : torch.device, optional
+        Device of the parameters.
+    dtype : torch.dtype, optional
+        Dtype of the parameters.
+
+    Attributes
+    ----------
+    gamma : torch.nn.Parameter of shape (num_variates, 1)
+        Per-variate scale, initialized to 1.
+    beta : torch.nn.Parameter of shape (num_variates, 1)
+        Per-variate shift, initialized to 0.
+
+    See Also
+    --------
+    sklearn_revin.RevINTransformer : The same normalization as a scikit-learn
+        transformer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_revin.nn import RevIN
+    >>> revin = RevIN(num_variates=2)
+    >>> x = torch.tensor([[[1.0, 2.0, 3.0], [5.0, 5.0, 5.0]]])  # batch, variates, time
+    >>> normalized, reverse_fn = revin(x)
+    >>> normalized.detach().numpy().round(3)
+    array([[[-1.225,  0.   ,  1.225],
+            [ 0.   ,  0.   ,  0.   ]]], dtype=float32)
+    >>> reverse_fn(normalized).detach().numpy()
+    array([[[1., 2., 3.],
+            [5., 5., 5.]]], dtype=float32)
+    """
+
+    __constants__ = ["num_variates", "affine", "eps"]
+    num_variates: int
+    affine: bool
+    eps: float
+
+    def __init__(
+        self,
+        num_variates: int,
+        affine: bool = True,
+        eps: float = 1e-5,
+        device=None,
+        dtype=None,
+    ) -> None:
+        factory_kwargs = {"device": device, "dtype": dtype}
+        super().__init__()
+        self.num_variates = num_variates
+        self.affine = affine
+        self.eps = eps
+        self.gamma = nn.Parameter(
+            torch.empty(num_variates, 1, **factory_kwargs), requires_grad=affine
+        )
+        self.beta = nn.Parameter(
+            torch.empty(num_variates, 1, **factory_kwargs), requires_grad=affine
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Set ``gamma`` to 1 and ``beta`` to 0."""
+        init.ones_(self.gamma)
+        init.zeros_(self.beta)
+
+    def forward(
+        self, x: Tensor, return_statistics: bool = False
+    ) -> (
+        tuple[Tensor, Callable[[Tensor], Tensor]]
+        | tuple[Tensor, Callable[[Tensor], Tensor], Statistics]
+    ):
+        """Normalize ``x`` and return the way back.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, num_variates, time)
+            Windows to normalize; any leading axes are allowed before the last
+            two.
+        return_statistics : bool, default=False
+            Also return the :class:`Statistics` of ``x``.
+
+        Returns
+        -------
+        normalized : torch.Tensor of the shape of x
+            ``x`` normalized per window, scaled by ``gamma``, shifted by ``beta``.
+        reverse_fn : callable
+            Maps a tensor of shape ``(batch, num_variates, horizon)`` (any
+            horizon) back with the statistics of ``x``.
+        statistics : Statistics
+            Only with ``return_statistics=True``.
+        """
+        if x.ndim < 2 or x.shape[-2] != self.num_variates:
+            raise ValueError(
+                f"Expected input of shape (batch, {self.num_variates}, time); got "
+                f"shape {tuple(x.shape)}."
+            )
+        stats = window_statistics(x, eps=self.eps)
+        normalized = normalize(x, stats.loc, stats.scale, *self._effective_affine())
+
+        def reverse_fn(scaled_output: Tensor) -> Tensor:
+            return denormalize(
+                scaled_output, stats.loc, stats.scale, *self._effective_affine()
+            )
+
+        if not return_statistics:
+            return normalized, reverse_fn
+        statistics = Statistics(
+            stats.loc.unsqueeze(-1), stats.variance.unsqueeze(-1), self.gamma, self.beta
+        )
+        return normalized, reverse_fn, statistics
+
+    def _effective_affine(self) -> tuple[Tensor, Tensor]:
+        return effective_gamma(self.gamma.squeeze(-1), self.eps), self.beta.squeeze(-1)
+
+    def extra_repr(self) -> str:
+        """Describe the module's settings for ``repr``."""
+        return "{num_variates}, affine={affine}, eps={eps}".format(**self.__dict__)
