@@ -511,15 +511,17 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             result = compute(source, out)
         if tensor_input:
             result = result.to(X.device).reshape(X.shape)
-            if not copy and not _shares_memory(result, X):
+            if copy:
+                return result
+            if not _shares_memory(result, X):
                 X.copy_(result)
-                return X
-            return result
-        result = to_numpy(result).reshape(X.shape)
-        if not copy and not np.may_share_memory(result, X):
-            np.copyto(X, result)
             return X
-        return result
+        result = to_numpy(result).reshape(X.shape)
+        if copy:
+            return result
+        if not np.may_share_memory(result, X):
+            np.copyto(X, result)
+        return X
 
     def _check_variates(self, variates):
         if variates is None:

@@ -1,0 +1,613 @@
+"""Behaviour of RevINTransformer: statistics, layouts, inverse, dtypes, errors."""
+
+import pickle
+import re
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from conftest import numpy_revin
+from hypothesis import given
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from sklearn_revin import InstanceStatistics, RevINTransformer
+
+
+def _random_windows(rng, n_instances=8, n_variates=3, n_steps=16, dtype=np.float64):
+    offsets = rng.uniform(-100, 100, size=(n_instances, n_variates, 1))
+    scales = rng.uniform(0.1, 10, size=(n_instances, n_variates, 1))
+    noise = rng.standard_normal((n_instances, n_variates, n_steps))
+    return (offsets + scales * noise).astype(dtype)
+
+
+def _as_2d(windows):
+    return windows.reshape(windows.shape[0], -1)
+
+
+# ---------------------------------------------------------------- statistics
+
+
+@pytest.mark.parametrize("layout", ["2d", "3d"])
+@pytest.mark.parametrize("affine", [False, True])
+def test_revin_transformer_matches_numpy_formula(global_random_seed, layout, affine):
+    """Check the output and statistics against a plain NumPy formula."""
+    rng = np.random.RandomState(global_random_seed)
+    windows = _random_windows(rng)
+    gamma, beta = ([1.5, -0.7, 0.3], [0.1, 0.0, -2.0]) if affine else (None, None)
+    expected, mean, scale = numpy_revin(windows, gamma, beta)
+    X = windows if layout == "3d" else _as_2d(windows)
+
+    revin = RevINTransformer(n_variates=3, gamma=gamma, beta=beta)
+    Z = revin.fit_transform(X)
+
+    assert Z.shape == X.shape
+    assert_allclose(Z.reshape(expected.shape), expected, rtol=1e-10, atol=1e-10)
+    assert_allclose(revin.mean_, mean, rtol=1e-12)
+    assert_allclose(revin.scale_, scale, rtol=1e-12)
+
+
+def test_revin_transformer_2d_is_variate_major(global_random_seed):
+    """Check that 2-D columns are read as n_steps of variate 0, then variate 1..."""
+    rng = np.random.RandomState(global_random_seed)
+    windows = _random_windows(rng, n_variates=2, n_steps=5)
+    X = np.concatenate([windows[:, 0], windows[:, 1]], axis=1)
+
+    revin = RevINTransformer(n_variates=2).fit(X)
+
+    assert_allclose(revin.mean_, windows.mean(axis=-1))
+    assert (revin.n_variates_, revin.n_steps_) == (2, 5)
+
+
+def test_revin_transformer_default_is_one_variate_per_row():
+    """Check that n_variates=None treats each 2-D row as one window."""
+    X = np.array([[1.0, 2.0, 3.0, 10.0]])
+    revin = RevINTransformer().fit(X)
+    assert (revin.n_variates_, revin.n_steps_) == (1, 4)
+    assert_allclose(revin.mean_, [[4.0]])
+
+
+def test_revin_transformer_constant_window_round_trip_is_exact():
+    """Check the inverse of windows with variance below eps (a flaw of the reference).
+
+    The reference divides by the clamped scale but multiplies back by the
+    unclamped one, so a near-constant window does not come back.
+    """
+    X = np.array(
+        [[5.0, 5.0, 5.0, 5.0], [1.0, 1.0 + 1e-4, 1.0 - 1e-4, 1.0], [0.0, 0, 0, 0]]
+    )
+    revin = RevINTransformer()
+    Z = revin.fit_transform(X)
+    assert_allclose(revin.scale_[:, 0], np.sqrt(1e-5))
+    assert_allclose(revin.inverse_transform(Z), X, rtol=1e-13, atol=1e-13)
+
+
+def test_revin_transformer_zero_gamma_warns_and_stays_finite():
+    """Check that gamma == 0 is used as +eps both ways, with a warning, not NaN."""
+    rng = np.random.RandomState(0)
+    X = _as_2d(_random_windows(rng, n_variates=3))
+    revin = RevINTransformer(n_variates=3, gamma=[0.0, -1e-9, 2.0], eps=1e-5)
+
+    with pytest.warns(UserWarning, match=re.escape("variate(s) [0, 1]")):
+        Z = revin.fit_transform(X)
+
+    assert_array_equal(revin.gamma_, [1e-5, -1e-5, 2.0])
+    assert np.isfinite(Z).all()
+    assert_allclose(revin.inverse_transform(Z), X, rtol=1e-9, atol=1e-9)
+
+
+def test_revin_transformer_no_warning_for_regular_gamma():
+    """Check that gamma with magnitudes >= eps is taken as given, silently."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        revin = RevINTransformer(gamma=[-0.5]).fit(np.ones((2, 3)))
+    assert_array_equal(revin.gamma_, [-0.5])
+
+
+def test_revin_transformer_nan_is_ignored_and_kept_in_place():
+    """Check NaN handling: ignored in statistics, kept in place, not spreading."""
+    X = np.array(
+        [
+            [1.0, np.nan, 3.0, 5.0],
+            [np.nan] * 4,
+            [2.0, 4.0, 6.0, 8.0],
+        ]
+    )
+    revin = RevINTransformer()
+    Z = revin.fit_transform(X)
+
+    observed = np.array([1.0, 3.0, 5.0])
+    expected_row = (observed - observed.mean()) / observed.std()
+    assert_allclose(Z[0, [0, 2, 3]], expected_row)
+    assert np.isnan(Z[0, 1])
+    assert np.isnan(Z[1]).all()
+    assert np.isnan(revin.mean_[1]).all() and np.isnan(revin.scale_[1]).all()
+    assert np.isfinite(Z[2]).all()
+    assert_allclose(revin.mean_[[0, 2], 0], [3.0, 5.0])
+    assert_allclose(revin.inverse_transform(Z), X)
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+@pytest.mark.parametrize("method", ["fit", "fit_transform", "transform", "stats"])
+def test_revin_transformer_infinity_is_an_error(value, method):
+    """Check that +/-inf raises a ValueError that says so, in every entry point."""
+    X = np.array([[1.0, 2.0, 3.0], [1.0, value, 3.0]])
+    revin = RevINTransformer().fit(np.zeros((2, 3)))
+    call = {
+        "fit": revin.fit,
+        "fit_transform": revin.fit_transform,
+        "transform": revin.transform,
+        "stats": revin.instance_statistics,
+    }[method]
+    with pytest.raises(ValueError, match="infinity"):
+        call(X)
+
+
+def test_revin_transformer_float32_large_offset_is_accurate():
+    """Check float32 accuracy for windows near 1e4 with std 0.1.
+
+    The textbook shortcut E[x**2] - E[x]**2 is off by about 100 on such data;
+    the package must stay within 1e-2 of the float64 result.
+    """
+    rng = np.random.RandomState(0)
+    X = (1e4 + 0.1 * rng.standard_normal((200, 256))).astype(np.float32)
+    reference, _, _ = numpy_revin(X.astype(np.float64)[:, None, :])
+
+    Z = RevINTransformer().fit_transform(X)
+
+    assert Z.dtype == np.float32
+    assert np.abs(Z - reference[:, 0]).max() < 1e-2
+    shortcut_variance = (X * X).mean(axis=1) - X.mean(axis=1) ** 2
+    shortcut_scale = np.sqrt(np.maximum(shortcut_variance, 1e-5))[:, None]
+    shortcut = (X - X.mean(axis=1, keepdims=True)) / shortcut_scale
+    assert np.abs(shortcut - reference[:, 0]).max() > 1.0  # the test can tell
+
+
+# -------------------------------------------------------------- round trips
+
+
+@st.composite
+def _round_trip_cases(draw):
+    n_instances = draw(st.integers(1, 6))
+    n_variates = draw(st.integers(1, 3))
+    n_steps = draw(st.integers(1, 24))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    layout = draw(st.sampled_from(["2d", "3d"]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    offset = draw(st.floats(-1e6, 1e6))
+    spread = draw(st.sampled_from([0.0, 1e-7, 1e-3, 1.0, 1e3]))
+    gamma_values = st.one_of(
+        st.just(0.0), st.sampled_from([1e-9, -1e-9]), st.floats(-5, 5)
+    )
+    gamma = draw(st.lists(gamma_values, min_size=n_variates, max_size=n_variates))
+    beta = draw(st.lists(st.floats(-3, 3), min_size=n_variates, max_size=n_variates))
+    nan_fraction = draw(st.sampled_from([0.0, 0.0, 0.2, 1.0]))
+
+    rng = np.random.default_rng(seed)
+    windows = offset + spread * rng.standard_normal((n_instances, n_variates, n_steps))
+    windows[rng.random(windows.shape) < nan_fraction] = np.nan
+    windows = windows.astype(dtype)
+    X = windows if layout == "3d" else _as_2d(windows)
+    return X, gamma, beta
+
+
+@given(case=_round_trip_cases())
+def test_revin_transformer_round_trip_property(case):
+    """Check inverse_transform(fit_transform(X)) == X for random windows.
+
+    Covers both layouts and dtypes, gamma of any sign including 0 and tiny
+    values, constant and near-constant windows and NaN holes. The tolerance
+    is the rounding of the two affine maps: it grows with the magnitude of X
+    and with scale * |beta| / |gamma|, the conditioning of the inverse.
+    """
+    X, gamma, beta = case
+    n_variates = X.shape[1] if X.ndim == 3 else len(gamma)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # tiny gamma
+        revin = RevINTransformer(n_variates=n_variates, gamma=gamma, beta=beta)
+        Z = revin.fit_transform(X)
+    back = revin.inverse_transform(Z)
+
+    assert back.dtype == X.dtype and back.shape == X.shape
+    assert_array_equal(np.isnan(back), np.isnan(X))
+    unit = np.finfo(X.dtype).eps
+    scale = np.nan_to_num(revin.scale_, nan=0.0).max()
+    conditioning = np.max(
+        (np.sqrt(revin.n_steps_) + np.abs(beta)) / np.abs(revin.gamma_)
+    )
+    magnitude = np.nan_to_num(np.abs(X), nan=0.0).max()
+    atol = 32 * unit * (magnitude + scale * conditioning)
+    assert_allclose(back, X, rtol=0, atol=atol, equal_nan=True)
+
+
+# ---------------------------------------------------- transform and inverse
+
+
+def test_revin_transformer_transform_uses_own_statistics_and_keeps_fitted_state():
+    """Check that transform normalizes X by X's statistics and leaves fit's alone."""
+    rng = np.random.RandomState(0)
+    X_fit, X_new = _as_2d(_random_windows(rng, n_variates=1)), None
+    X_new = _as_2d(_random_windows(rng, n_variates=1))
+    revin = RevINTransformer().fit(X_fit)
+    mean_before = revin.mean_.copy()
+
+    Z_new = revin.transform(X_new)
+
+    assert_array_equal(revin.mean_, mean_before)
+    expected, _, _ = numpy_revin(X_new[:, None, :])
+    assert_allclose(Z_new, expected[:, 0])
+
+
+def test_revin_transformer_fit_transform_equals_fit_then_transform(global_random_seed):
+    """Check fit_transform(X) == fit(X).transform(X) and the same stored statistics."""
+    rng = np.random.RandomState(global_random_seed)
+    X = _as_2d(_random_windows(rng))
+    first = RevINTransformer(n_variates=3)
+    second = RevINTransformer(n_variates=3)
+    assert_allclose(first.fit_transform(X), second.fit(X).transform(X))
+    assert_array_equal(first.mean_, second.mean_)
+    assert_array_equal(first.scale_, second.scale_)
+
+
+@pytest.mark.parametrize("layout", ["2d", "3d"])
+def test_revin_transformer_inverse_of_another_horizon(layout):
+    """Check the inverse of a forecast with fewer steps than the input windows."""
+    rng = np.random.RandomState(1)
+    windows = _random_windows(rng, n_variates=2, n_steps=12)
+    revin = RevINTransformer(n_variates=2, gamma=[2.0, 0.5], beta=[1.0, -1.0])
+    revin.fit(windows if layout == "3d" else _as_2d(windows))
+    forecast_z = rng.standard_normal((windows.shape[0], 2, 3))
+    Y = forecast_z if layout == "3d" else _as_2d(forecast_z)
+
+    back = revin.inverse_transform(Y)
+
+    expected = (forecast_z - [[[1.0], [-1.0]]]) / [[[2.0], [0.5]]]
+    expected = expected * revin.scale_[..., None] + revin.mean_[..., None]
+    assert back.shape == Y.shape
+    assert_allclose(back.reshape(expected.shape), expected)
+
+
+@pytest.mark.parametrize("variates", [[0], [2], [2, 0]])
+def test_revin_transformer_inverse_of_a_subset_of_variates(variates):
+    """Check inverse_transform(..., variates=) picks those variates' statistics."""
+    rng = np.random.RandomState(2)
+    windows = _random_windows(rng, n_variates=3)
+    gamma, beta = np.array([1.5, -0.7, 0.3]), np.array([0.1, 0.0, -2.0])
+    revin = RevINTransformer(gamma=gamma, beta=beta).fit(windows)
+    forecast_z = rng.standard_normal((windows.shape[0], len(variates) * 4))
+
+    back = revin.inverse_transform(forecast_z, variates=variates)
+
+    per_variate = forecast_z.reshape(len(forecast_z), len(variates), 4)
+    expected = (per_variate - beta[variates][:, None]) / gamma[variates][:, None]
+    expected = (
+        expected * revin.scale_[:, variates, None] + revin.mean_[:, variates, None]
+    )
+    assert_allclose(back, _as_2d(expected))
+
+
+def test_revin_transformer_inverse_with_statistics_of_new_data():
+    """Check that instance_statistics(X_new) lets the inverse serve new windows."""
+    rng = np.random.RandomState(3)
+    X_train = _as_2d(_random_windows(rng, n_instances=10, n_variates=2))
+    X_new = _as_2d(_random_windows(rng, n_instances=4, n_variates=2))
+    revin = RevINTransformer(n_variates=2).fit(X_train)
+
+    stats = revin.instance_statistics(X_new)
+    Z_new = revin.transform(X_new)
+
+    assert isinstance(stats, InstanceStatistics)
+    assert stats.mean.shape == stats.scale.shape == (4, 2)
+    _, mean, scale = numpy_revin(X_new.reshape(4, 2, -1))
+    assert_allclose(stats.mean, mean)
+    assert_allclose(stats.scale, scale)
+    assert_allclose(revin.inverse_transform(Z_new, statistics=stats), X_new)
+    mean_only, scale_only = stats
+    assert_allclose(
+        revin.inverse_transform(Z_new, statistics=(mean_only, scale_only)), X_new
+    )
+
+
+def test_revin_transformer_inverse_row_count_mismatch_is_an_error():
+    """Check that Y with other rows than the statistics never broadcasts."""
+    revin = RevINTransformer().fit(np.arange(12.0).reshape(3, 4))
+    with pytest.raises(ValueError, match=r"2 instance\(s\).*3 instance\(s\)"):
+        revin.inverse_transform(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"1 instance\(s\).*3 instance\(s\)"):
+        revin.inverse_transform(np.zeros((1, 1)))
+
+
+@pytest.mark.parametrize(
+    ("Y_shape", "variates", "message"),
+    [
+        ((3, 5), None, "not a multiple of the 2 variate"),
+        ((3, 3, 4), None, "holds 3 variate(s), but 2 were expected"),
+        ((3, 2, 4), [1], "holds 2 variate(s), but 1 were expected"),
+    ],
+)
+def test_revin_transformer_inverse_variate_mismatch_is_an_error(
+    Y_shape, variates, message
+):
+    """Check that Y whose variates do not match raises a clear error."""
+    revin = RevINTransformer(n_variates=2).fit(np.arange(24.0).reshape(3, 8))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        revin.inverse_transform(np.zeros(Y_shape), variates=variates)
+
+
+@pytest.mark.parametrize(
+    ("variates", "message"),
+    [
+        ([2], "indices in [0, 2); got [2] out of range"),
+        ([-1], "got [-1] out of range"),
+        ([0, 0], "must not repeat"),
+        ([], "non-empty sequence"),
+        ([0.5], "integer variate indices"),
+    ],
+)
+def test_revin_transformer_invalid_variates_are_errors(variates, message):
+    """Check the validation of the variates argument."""
+    revin = RevINTransformer(n_variates=2).fit(np.arange(24.0).reshape(3, 8))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        revin.inverse_transform(np.zeros((3, 4)), variates=variates)
+
+
+@pytest.mark.parametrize(
+    ("statistics", "message"),
+    [
+        ((np.zeros((3, 1)), np.ones((3, 1))), "statistics.mean must have shape"),
+        ((np.zeros((3, 2)), np.ones((2, 2))), "must have the same shape"),
+        (np.zeros((3, 2)), "must be an InstanceStatistics"),
+    ],
+)
+def test_revin_transformer_invalid_statistics_are_errors(statistics, message):
+    """Check that statistics of the wrong shape or type are refused."""
+    revin = RevINTransformer(n_variates=2).fit(np.arange(24.0).reshape(3, 8))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        revin.inverse_transform(np.zeros((3, 4)), statistics=statistics)
+
+
+# ------------------------------------------------------------ layout errors
+
+
+def test_revin_transformer_width_not_divisible_is_an_error():
+    """Check that a 2-D width that is not n_variates * n_steps is refused at fit."""
+    with pytest.raises(ValueError, match=re.escape("X has 7 feature(s)")):
+        RevINTransformer(n_variates=2).fit(np.zeros((3, 7)))
+
+
+def test_revin_transformer_3d_n_variates_mismatch_is_an_error():
+    """Check that n_variates must match the middle axis of 3-D input."""
+    with pytest.raises(ValueError, match="n_variates=2, but 3-D X"):
+        RevINTransformer(n_variates=2).fit(np.zeros((3, 4, 5)))
+
+
+def test_revin_transformer_4d_input_is_an_error():
+    """Check that input of more than three dimensions is refused."""
+    with pytest.raises(ValueError, match="2-D .* or 3-D"):
+        RevINTransformer().fit(np.zeros((2, 3, 4, 5)))
+
+
+def test_revin_transformer_transform_with_another_layout_is_an_error():
+    """Check that transform refuses windows of another length than at fit (3-D)."""
+    revin = RevINTransformer().fit(np.zeros((2, 3, 8)))
+    with pytest.raises(ValueError, match=re.escape("fitted on 3 variate(s) x 8")):
+        revin.transform(np.zeros((2, 3, 5)))
+    with pytest.raises(ValueError, match="X has 2 features"):
+        revin.transform(np.zeros((2, 2, 8)))
+
+
+def test_revin_transformer_unfitted_methods_raise_not_fitted():
+    """Check that every method but fit needs a fitted transformer."""
+    revin = RevINTransformer()
+    for method in (revin.transform, revin.inverse_transform, revin.instance_statistics):
+        with pytest.raises(NotFittedError):
+            method(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"gamma": [1.0, 2.0]}, "gamma must hold one value per variate, shape (1,)"),
+        ({"beta": [[1.0, 2.0]]}, "beta must hold one value per variate"),
+        ({"gamma": [np.nan]}, "gamma must be finite"),
+        ({"beta": [np.inf]}, "beta must be finite"),
+    ],
+)
+def test_revin_transformer_invalid_affine_parameters_are_errors(params, message):
+    """Check that gamma and beta must be finite, one value per variate."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RevINTransformer(**params).fit(np.zeros((2, 3)))
+
+
+def test_revin_transformer_affine_parameters_accept_reference_shape():
+    """Check that gamma and beta of shape (n_variates, 1), as in nn.RevIN, work."""
+    gamma = torch.tensor([[2.0], [3.0]])
+    revin = RevINTransformer(gamma=gamma, beta=np.zeros((2, 1))).fit(
+        np.zeros((1, 2, 3))
+    )
+    assert_array_equal(revin.gamma_, [2.0, 3.0])
+    assert revin.gamma_.shape == revin.beta_.shape == (2,)
+
+
+@pytest.mark.parametrize("params", [{"eps": 0}, {"eps": -1.0}, {"n_variates": 0}])
+def test_revin_transformer_invalid_parameters_are_errors(params):
+    """Check that _parameter_constraints guards eps and n_variates."""
+    with pytest.raises(ValueError, match="parameter of RevINTransformer"):
+        RevINTransformer(**params).fit(np.zeros((2, 3)))
+
+
+# ------------------------------------------------------------------- dtypes
+
+
+@pytest.mark.parametrize(
+    ("dtype", "expected"),
+    [
+        (np.float32, np.float32),
+        (np.float64, np.float64),
+        (np.int64, np.float64),
+        (np.int8, np.float64),
+        (np.bool_, np.float64),
+        (np.float16, np.float64),
+    ],
+)
+def test_revin_transformer_output_dtype(dtype, expected):
+    """Check float32 in gives float32 out, float64 float64, anything else float64."""
+    X = (np.arange(12).reshape(3, 4) % 2).astype(dtype)
+    revin = RevINTransformer()
+    Z = revin.fit_transform(X)
+    assert Z.dtype == expected
+    assert revin.transform(X).dtype == expected
+    assert revin.inverse_transform(Z).dtype == expected
+
+
+# ---------------------------------------------------------- torch and copy
+
+
+def test_revin_transformer_tensor_in_gives_tensor_out():
+    """Check that tensors stay tensors, with their dtype, and match NumPy input."""
+    rng = np.random.RandomState(4)
+    windows = _random_windows(rng, dtype=np.float32)
+    tensor = torch.from_numpy(windows.copy())
+    revin = RevINTransformer()
+
+    Z = revin.fit_transform(tensor)
+    stats = revin.instance_statistics(tensor)
+    back = revin.inverse_transform(Z, statistics=stats)
+
+    assert isinstance(Z, torch.Tensor) and Z.dtype == torch.float32
+    assert isinstance(stats.mean, torch.Tensor) and isinstance(back, torch.Tensor)
+    assert isinstance(revin.mean_, np.ndarray)
+    assert_allclose(Z.numpy(), RevINTransformer().fit_transform(windows))
+    assert_allclose(back.numpy(), windows, rtol=1e-5, atol=1e-4)
+    assert_array_equal(tensor.numpy(), windows)  # the input was not touched
+
+
+def test_revin_transformer_integer_tensor_becomes_float64():
+    """Check that an integer tensor is computed and returned as float64."""
+    Z = RevINTransformer().fit_transform(torch.arange(6).reshape(2, 3))
+    assert Z.dtype == torch.float64
+
+
+def test_revin_transformer_tensor_width_is_checked():
+    """Check the n_features_in_ contract for tensors, as for arrays."""
+    revin = RevINTransformer().fit(torch.zeros(2, 4))
+    assert revin.n_features_in_ == 4
+    with pytest.raises(ValueError, match="X has 3 features, but RevINTransformer"):
+        revin.transform(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="0 sample"):
+        revin.transform(torch.zeros(0, 4))
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_revin_transformer_copy_false_normalizes_in_place(order):
+    """Check that copy=False writes into a writable float array and returns it."""
+    rng = np.random.RandomState(5)
+    X = np.asarray(_as_2d(_random_windows(rng, n_variates=1)), order=order)
+    expected = RevINTransformer().fit_transform(X)
+
+    revin = RevINTransformer(copy=False)
+    Z = revin.fit_transform(X)
+    assert Z is X
+    assert_allclose(X, expected)
+
+    back = revin.inverse_transform(X)
+    assert back is X
+    Z_again = revin.transform(X, copy=True)
+    assert Z_again is not X
+
+
+def test_revin_transformer_copy_false_tensor_in_place():
+    """Check that copy=False writes into a float tensor."""
+    tensor = torch.tensor([[1.0, 2.0, 3.0]])
+    revin = RevINTransformer(copy=False)
+    assert revin.fit_transform(tensor) is tensor
+    assert_allclose(tensor.numpy(), [[-1.2247449, 0.0, 1.2247449]], rtol=1e-6)
+
+
+def test_revin_transformer_copy_true_leaves_input_alone():
+    """Check that the default copy=True never writes into X."""
+    X = np.array([[1.0, 2.0, 3.0]])
+    Z = RevINTransformer().fit_transform(X)
+    assert Z is not X
+    assert_array_equal(X, [[1.0, 2.0, 3.0]])
+
+
+def test_revin_transformer_copy_false_read_only_input_is_not_written():
+    """Check that copy=False on a read-only array returns a new array instead."""
+    X = np.array([[1.0, 2.0, 3.0]])
+    X.flags.writeable = False
+    Z = RevINTransformer(copy=False).fit_transform(X)
+    assert Z is not X
+    assert_array_equal(X, [[1.0, 2.0, 3.0]])
+
+
+# ----------------------------------------------------------------- devices
+
+
+@pytest.mark.parametrize("device", ["cpu", torch.device("cpu"), "auto"])
+def test_revin_transformer_accepts_cpu_devices(device):
+    """Check the device spellings that every machine has."""
+    Z = RevINTransformer(device=device).fit_transform(np.array([[1.0, 3.0]]))
+    assert_allclose(Z, [[-1.0, 1.0]])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+def test_revin_transformer_unavailable_device_is_an_error_at_fit(device):
+    """Check that asking for CUDA without it fails at fit, saying why."""
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        RevINTransformer(device=device).fit(np.zeros((2, 3)))
+
+
+def test_revin_transformer_unknown_device_is_an_error():
+    """Check that a device name torch does not know is a clear ValueError."""
+    with pytest.raises(ValueError, match="device must be 'auto'"):
+        RevINTransformer(device="gpu-please").fit(np.zeros((2, 3)))
+
+
+# ------------------------------------------------------- sklearn contract
+
+
+def test_revin_transformer_fitted_attributes():
+    """Check the fitted attributes, their types and shapes."""
+    X = np.arange(24.0).reshape(4, 6)
+    revin = RevINTransformer(n_variates=2).fit(X)
+    assert revin.n_features_in_ == 6
+    assert (revin.n_variates_, revin.n_steps_) == (2, 3)
+    for name, shape in [("gamma_", (2,)), ("beta_", (2,)), ("mean_", (4, 2))]:
+        assert isinstance(getattr(revin, name), np.ndarray)
+        assert getattr(revin, name).shape == shape
+    assert revin.scale_.shape == (4, 2)
+    assert not hasattr(revin, "feature_names_in_")
+
+
+def test_revin_transformer_pickle_round_trip():
+    """Check that a fitted transformer pickles with NumPy state only and works after."""
+    rng = np.random.RandomState(6)
+    X = _as_2d(_random_windows(rng, n_variates=2))
+    revin = RevINTransformer(n_variates=2, gamma=[1.0, 2.0]).fit(X)
+
+    restored = pickle.loads(pickle.dumps(revin))
+
+    for value in vars(restored).values():
+        assert not isinstance(value, torch.Tensor)
+    assert_array_equal(restored.mean_, revin.mean_)
+    assert_allclose(restored.transform(X), revin.transform(X))
+
+
+def test_revin_transformer_clone_keeps_parameters():
+    """Check that clone keeps the parameters and drops the fitted state."""
+    revin = RevINTransformer(n_variates=2, gamma=[1.0, 2.0], eps=1e-3, copy=False)
+    revin.fit(np.zeros((2, 4)))
+    cloned = clone(revin)
+    assert cloned.get_params() == revin.get_params()
+    assert not hasattr(cloned, "mean_")
+
+
+def test_revin_transformer_feature_names_out_are_the_input_names():
+    """Check get_feature_names_out, a one-to-one transformer."""
+    revin = RevINTransformer().fit(np.zeros((2, 3)))
+    assert_array_equal(revin.get_feature_names_out(), ["x0", "x1", "x2"])
