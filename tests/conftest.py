@@ -23,7 +23,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def _seeds_from_environment():
-    """Seeds as scikit-learn reads SKLEARN_TESTS_GLOBAL_RANDOM_SEED: "all", "a-b" or "n"."""
+    """Read SKLEARN_TESTS_GLOBAL_RANDOM_SEED as scikit-learn does: all, a-b or n."""
     value = os.environ.get("SKLEARN_TESTS_GLOBAL_RANDOM_SEED", "42")
     if value == "all":
         return list(range(100))

@@ -1,4 +1,4 @@
-"""Interoperability: the itransformer reference layer, pandas, polars, sklearn composition."""
+"""Interoperability: the itransformer reference, pandas, polars, sklearn composition."""
 
 import numpy as np
 import pytest

@@ -23,13 +23,15 @@ def test_revin_module_parameters_have_reference_names_and_shapes():
     assert revin.gamma.shape == revin.beta.shape == (5, 1)
     assert torch.equal(revin.gamma, torch.ones(5, 1))
     assert torch.equal(revin.beta, torch.zeros(5, 1))
-    assert revin.gamma.requires_grad and revin.beta.requires_grad
+    assert revin.gamma.requires_grad
+    assert revin.beta.requires_grad
 
 
 def test_revin_module_not_affine_freezes_parameters():
     """Check that affine=False keeps the parameters but does not train them."""
     revin = RevIN(2, affine=False)
-    assert not revin.gamma.requires_grad and not revin.beta.requires_grad
+    assert not revin.gamma.requires_grad
+    assert not revin.beta.requires_grad
 
 
 def test_revin_module_factory_kwargs_and_reset_parameters():
@@ -98,7 +100,8 @@ def test_revin_module_statistics_are_named_and_shaped_as_reference():
     _, _, stats = revin(x, return_statistics=True)
     assert isinstance(stats, Statistics)
     assert stats.mean.shape == stats.variance.shape == (4, 3, 1)
-    assert stats.gamma is revin.gamma and stats.beta is revin.beta
+    assert stats.gamma is revin.gamma
+    assert stats.beta is revin.beta
     assert_allclose(stats.variance.numpy()[..., 0], x.numpy().var(axis=-1))
 
 
@@ -164,8 +167,10 @@ def test_revin_module_trains_its_parameters():
     normalized, reverse_fn = revin(x)
     loss = (reverse_fn(normalized * 0.9 + 0.1) - x).square().mean()
     loss.backward()
-    assert revin.gamma.grad is not None and revin.gamma.grad.abs().sum() > 0
-    assert revin.beta.grad is not None and revin.beta.grad.abs().sum() > 0
+    assert revin.gamma.grad is not None
+    assert revin.gamma.grad.abs().sum() > 0
+    assert revin.beta.grad is not None
+    assert revin.beta.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("shape", [(4, 2, 5), (4, 5), (5,)])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import numpy_revin
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
@@ -124,7 +124,8 @@ def test_revin_transformer_nan_is_ignored_and_kept_in_place():
     assert_allclose(Z[0, [0, 2, 3]], expected_row)
     assert np.isnan(Z[0, 1])
     assert np.isnan(Z[1]).all()
-    assert np.isnan(revin.mean_[1]).all() and np.isnan(revin.scale_[1]).all()
+    assert np.isnan(revin.mean_[1]).all()
+    assert np.isnan(revin.scale_[1]).all()
     assert np.isfinite(Z[2]).all()
     assert_allclose(revin.mean_[[0, 2], 0], [3.0, 5.0])
     assert_allclose(revin.inverse_transform(Z), X)
@@ -211,7 +212,8 @@ def test_revin_transformer_round_trip_property(case):
         Z = revin.fit_transform(X)
     back = revin.inverse_transform(Z)
 
-    assert back.dtype == X.dtype and back.shape == X.shape
+    assert back.dtype == X.dtype
+    assert back.shape == X.shape
     assert_array_equal(np.isnan(back), np.isnan(X))
     unit = np.finfo(X.dtype).eps
     scale = np.nan_to_num(revin.scale_, nan=0.0).max()
@@ -386,7 +388,7 @@ def test_revin_transformer_3d_n_variates_mismatch_is_an_error():
 
 def test_revin_transformer_4d_input_is_an_error():
     """Check that input of more than three dimensions is refused."""
-    with pytest.raises(ValueError, match="2-D .* or 3-D"):
+    with pytest.raises(ValueError, match=r"2-D .* or 3-D"):
         RevINTransformer().fit(np.zeros((2, 3, 4, 5)))
 
 
@@ -477,8 +479,10 @@ def test_revin_transformer_tensor_in_gives_tensor_out():
     stats = revin.instance_statistics(tensor)
     back = revin.inverse_transform(Z, statistics=stats)
 
-    assert isinstance(Z, torch.Tensor) and Z.dtype == torch.float32
-    assert isinstance(stats.mean, torch.Tensor) and isinstance(back, torch.Tensor)
+    assert isinstance(Z, torch.Tensor)
+    assert Z.dtype == torch.float32
+    assert isinstance(stats.mean, torch.Tensor)
+    assert isinstance(back, torch.Tensor)
     assert isinstance(revin.mean_, np.ndarray)
     assert_allclose(Z.numpy(), RevINTransformer().fit_transform(windows))
     assert_allclose(back.numpy(), windows, rtol=1e-5, atol=1e-4)
@@ -611,3 +615,45 @@ def test_revin_transformer_feature_names_out_are_the_input_names():
     """Check get_feature_names_out, a one-to-one transformer."""
     revin = RevINTransformer().fit(np.zeros((2, 3)))
     assert_array_equal(revin.get_feature_names_out(), ["x0", "x1", "x2"])
+
+
+@st.composite
+def _well_conditioned_windows(draw):
+    n_instances = draw(st.integers(1, 5))
+    n_variates = draw(st.integers(1, 3))
+    n_steps = draw(st.integers(2, 32))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    offsets = rng.uniform(-1e3, 1e3, size=(n_instances, n_variates, 1))
+    spreads = 10.0 ** rng.uniform(-1, 2, size=(n_instances, n_variates, 1))
+    windows = offsets + spreads * rng.standard_normal(
+        (n_instances, n_variates, n_steps)
+    )
+    gamma = rng.uniform(0.2, 3, n_variates) * rng.choice([-1, 1], n_variates)
+    beta = rng.uniform(-3, 3, n_variates)
+    return windows, gamma, beta
+
+
+@given(case=_well_conditioned_windows())
+def test_revin_transformer_output_moments_property(case):
+    """Check each normalized window has mean beta and std |gamma| (variance > eps)."""
+    windows, gamma, beta = case
+    Z = RevINTransformer(gamma=gamma, beta=beta).fit_transform(windows)
+    assert_allclose(Z.mean(axis=-1), np.broadcast_to(beta, Z.shape[:2]), atol=1e-9)
+    std = np.broadcast_to(np.abs(gamma), Z.shape[:2])
+    assert_allclose(Z.std(axis=-1), std, rtol=1e-9)
+
+
+@given(
+    case=_well_conditioned_windows(),
+    factor=st.floats(0.01, 100),
+    shift=st.floats(-1e4, 1e4),
+)
+def test_revin_transformer_invariant_to_affine_change_of_units(case, factor, shift):
+    """Check that a positive rescaling and shift of each series leaves Z unchanged."""
+    windows, gamma, beta = case
+    revin = RevINTransformer(gamma=gamma, beta=beta)
+    assume((windows * factor).var(axis=-1).min() > 1e-3)  # clamp not active
+    Z = revin.fit_transform(windows)
+    Z_rescaled = revin.fit_transform(windows * factor + shift)
+    assert_allclose(Z_rescaled, Z, rtol=1e-6, atol=1e-6)
