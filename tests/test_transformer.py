@@ -638,6 +638,7 @@ def _well_conditioned_windows(draw):
 def test_revin_transformer_output_moments_property(case):
     """Check each normalized window has mean beta and std |gamma| (variance > eps)."""
     windows, gamma, beta = case
+    assume(windows.var(axis=-1).min() > 1e-3)  # the eps clamp is not active
     Z = RevINTransformer(gamma=gamma, beta=beta).fit_transform(windows)
     assert_allclose(Z.mean(axis=-1), np.broadcast_to(beta, Z.shape[:2]), atol=1e-9)
     std = np.broadcast_to(np.abs(gamma), Z.shape[:2])
