@@ -1,0 +1,359 @@
+"""Tests of the RevIN arithmetic's fast paths, against a plain NumPy formula.
+
+The blocked one-pass path of ``normalize_windows`` / ``window_statistics``
+splits the windows into cache-sized blocks and has a clean path and a NaN-aware
+path per block; these tests shrink the block size so that small inputs cross
+many block boundaries, and mix constant, NaN, all-NaN and regular windows.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+
+from sklearn_revin import _functional
+from sklearn_revin._functional import (
+    denormalize,
+    effective_gamma,
+    normalize,
+    normalize_windows,
+    window_statistics,
+)
+
+
+def reference(windows, gamma, beta, eps, eps_mode="clamp", center="mean"):
+    """(x - loc) / scale * gamma + beta in float64, NaN ignored, from the formula."""
+    x = np.asarray(windows, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
+        mean = np.nanmean(x, axis=-1)
+        variance = np.nanvar(x, axis=-1)
+    if eps_mode == "clamp":
+        scale = np.sqrt(np.maximum(variance, eps))
+    else:
+        scale = np.sqrt(variance + eps)
+    if center == "mean":
+        loc = mean
+    else:  # last observed value
+        observed = ~np.isnan(x)
+        last_index = x.shape[-1] - 1 - np.argmax(observed[..., ::-1], axis=-1)
+        loc = np.take_along_axis(x, last_index[..., None], axis=-1)[..., 0]
+        loc = np.where(observed.any(axis=-1), loc, np.nan)
+    gamma = np.asarray(gamma, dtype=np.float64)
+    beta = np.asarray(beta, dtype=np.float64)
+    normalized = (x - loc[..., None]) / scale[..., None] * gamma[:, None]
+    return normalized + beta[:, None], loc, scale, variance
+
+
+def mixed_windows(rng, n_instances, n_variates, n_steps, dtype=np.float64):
+    """Windows with a level and scale each, some constant, NaN or all NaN."""
+    x = rng.normal(size=(n_instances, n_variates, n_steps))
+    x = x * rng.uniform(0.1, 10, size=(n_instances, n_variates, 1))
+    x = x + rng.uniform(-100, 100, size=(n_instances, n_variates, 1))
+    x[1, 0] = 3.25  # constant: variance 0, below eps
+    x[2, -1] = 7.0 + 1e-4 * rng.normal(size=n_steps)  # variance ~1e-8 < eps
+    x[3, 0, ::3] = np.nan  # NaN holes
+    x[4, -1] = np.nan  # all NaN
+    x[5, 0, -1] = np.nan  # last value missing
+    return x.astype(dtype)
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of a few windows, so that small inputs cross many boundaries."""
+    monkeypatch.setattr(_functional, "BLOCK_BYTES", 200)
+
+
+def as_tensor(values, dtype=torch.float64):
+    return torch.as_tensor(np.asarray(values), dtype=dtype)
+
+
+@pytest.mark.usefixtures("small_blocks")
+@pytest.mark.parametrize("eps_mode", ["clamp", "add"])
+@pytest.mark.parametrize("center", ["mean", "last"])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_normalize_windows_matches_numpy_formula_on_mixed_blocks(
+    global_random_seed, eps_mode, center, in_place
+):
+    """Check the blocked path on constant, NaN and all-NaN windows across blocks."""
+    rng = np.random.RandomState(global_random_seed)
+    x = mixed_windows(rng, 11, 3, 17)
+    gamma, beta = np.array([1.5, -0.7, 0.3]), np.array([0.1, 0.0, -2.0])
+    expected, loc, scale, variance = reference(x, gamma, beta, 1e-5, eps_mode, center)
+    source = torch.from_numpy(x.copy())
+    out, stats = normalize_windows(
+        source,
+        as_tensor(gamma),
+        as_tensor(beta),
+        eps=1e-5,
+        eps_mode=eps_mode,
+        center=center,
+        out=source if in_place else None,
+    )
+    assert (out is source) == in_place
+    assert_allclose(out.numpy(), expected, rtol=1e-9, atol=1e-9)
+    assert_allclose(stats.loc.numpy(), loc, rtol=1e-12, atol=1e-12)
+    assert_allclose(stats.scale.numpy(), scale, rtol=1e-9)
+    assert_allclose(stats.variance.numpy(), variance, rtol=1e-9, atol=1e-15)
+    assert np.array_equal(np.isnan(out.numpy()), np.isnan(x))
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_window_statistics_blocked_matches_numpy_formula(global_random_seed):
+    """Check the statistics-only blocked path, and that it leaves x alone."""
+    rng = np.random.RandomState(global_random_seed)
+    x = mixed_windows(rng, 9, 2, 13)
+    _, loc, scale, variance = reference(x, [1, 1], [0, 0], 1e-5)
+    source = torch.from_numpy(x.copy())
+    stats = window_statistics(source, eps=1e-5)
+    assert_allclose(stats.loc.numpy(), loc, rtol=1e-12)
+    assert_allclose(stats.scale.numpy(), scale, rtol=1e-9)
+    assert_allclose(stats.variance.numpy(), variance, rtol=1e-9, atol=1e-15)
+    assert_allclose(source.numpy(), x)
+
+
+def test_window_statistics_blocked_equals_differentiable_path(global_random_seed):
+    """Check that the no-grad and autograd paths give the same statistics."""
+    rng = np.random.RandomState(global_random_seed)
+    x = torch.from_numpy(mixed_windows(rng, 7, 2, 10))
+    blocked = window_statistics(x, eps=1e-5, center="last")
+    tracked = window_statistics(x.clone().requires_grad_(), eps=1e-5, center="last")
+    for fast, slow in zip(blocked, tracked, strict=True):
+        assert_allclose(fast.numpy(), slow.detach().numpy(), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_normalize_windows_of_1d_and_4d_inputs():
+    """Check a single window and extra leading axes against the formula."""
+    rng = np.random.RandomState(0)
+    x = rng.normal(size=(2, 3, 4, 6)) * 5 + 20
+    expected = reference(x.reshape(6, 4, 6), np.ones(4), np.zeros(4), 1e-5)[0]
+    out, stats = normalize_windows(
+        torch.from_numpy(x), torch.ones(4, dtype=torch.float64),
+        torch.zeros(4, dtype=torch.float64), eps=1e-5,
+    )  # fmt: skip
+    assert stats.loc.shape == (2, 3, 4)
+    assert_allclose(out.numpy().reshape(6, 4, 6), expected, rtol=1e-10, atol=1e-12)
+    single = torch.from_numpy(x[0, 0, 0])
+    out, stats = normalize_windows(
+        single, torch.ones(1, dtype=torch.float64),
+        torch.zeros(1, dtype=torch.float64), eps=1e-5,
+    )  # fmt: skip
+    assert stats.loc.shape == ()
+    assert_allclose(out.numpy(), expected[0, 0], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_normalize_windows_into_non_contiguous_out():
+    """Check writing into an out that cannot be viewed as (N, V, T)."""
+    rng = np.random.RandomState(0)
+    x = torch.from_numpy(rng.normal(size=(5, 2, 7)) + 3)
+    out = torch.empty(7, 2, 5, dtype=torch.float64).permute(2, 1, 0)
+    gamma, beta = torch.tensor([2.0, 0.5], dtype=torch.float64), torch.zeros(2).double()
+    result, _ = normalize_windows(x, gamma, beta, eps=1e-5, out=out)
+    assert result is out
+    expected = reference(x.numpy(), [2.0, 0.5], [0, 0], 1e-5)[0]
+    assert_allclose(out.numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_normalize_windows_infinity_is_an_error(small_blocks, in_place):
+    """Check that +/-inf raises in a later block too, with and without out."""
+    x = torch.randn(20, 1, 8, dtype=torch.float64)
+    x[17, 0, 3] = -np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        normalize_windows(
+            x, torch.ones(1).double(), torch.zeros(1).double(), eps=1e-5,
+            out=x if in_place else None,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="infinity"):
+        window_statistics(x, eps=1e-5)
+
+
+def test_normalize_windows_float32_large_offset_is_accurate(global_random_seed):
+    """Check float32 windows around 1e4 with std 0.1 against float64."""
+    rng = np.random.RandomState(global_random_seed)
+    x64 = 1e4 + 0.1 * rng.normal(size=(300, 1, 256))
+    x32 = x64.astype(np.float32)
+    expected = reference(x32, [1.0], [0.0], 1e-5)[0]
+    out, _ = normalize_windows(
+        torch.from_numpy(x32), torch.ones(1), torch.zeros(1), eps=1e-5
+    )
+    assert out.dtype == torch.float32
+    # The issue asks for 1e-2; the two-step mean keeps it near float32 rounding.
+    assert np.abs(out.numpy() - expected).max() < 1e-3
+
+
+def test_normalize_windows_constant_float32_windows_give_beta():
+    """Check that constant float32 windows far from 0 normalize to beta."""
+    x = torch.full((4, 2, 64), 12345.678, dtype=torch.float32)
+    beta = torch.tensor([0.25, -1.0])
+    out, stats = normalize_windows(x, torch.tensor([3.0, 1.0]), beta, eps=1e-5)
+    expected = beta.view(1, 2, 1).expand_as(out)
+    assert_allclose(out.numpy(), expected.numpy(), rtol=0, atol=1e-6)
+    assert_allclose(stats.variance.numpy(), 0.0, atol=1e-12)
+    assert_allclose(stats.loc.numpy(), np.float32(12345.678), rtol=1e-7)
+
+
+def test_normalize_windows_is_differentiable_without_out():
+    """Check gradients through x, gamma and beta against the composed functions."""
+    rng = np.random.RandomState(0)
+    x = torch.tensor(rng.normal(size=(3, 2, 6)), requires_grad=True)
+    gamma = torch.tensor([1.5, -0.5], dtype=torch.float64, requires_grad=True)
+    beta = torch.tensor([0.2, 0.1], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda x, g, b: normalize_windows(x, g, b, eps=1e-5)[0], (x, gamma, beta)
+    )
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_normalize_with_out_matches_without(global_random_seed):
+    """Check the blocked normalize(out=...) against its differentiable form."""
+    rng = np.random.RandomState(global_random_seed)
+    x = torch.from_numpy(rng.normal(size=(9, 3, 5)) * 4 + 50)
+    loc = torch.from_numpy(rng.normal(size=(9, 3)) + 50)
+    scale = torch.from_numpy(rng.uniform(0.5, 3, size=(9, 3)))
+    gamma = effective_gamma(torch.tensor([1.5, 0.0, -2.0]).double(), 1e-5)
+    beta = torch.tensor([0.1, -0.3, 2.0]).double()
+    expected = normalize(x, loc, scale, gamma, beta)
+    out = torch.empty_like(x)
+    assert normalize(x, loc, scale, gamma, beta, out=out) is out
+    assert_allclose(out.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
+    in_place = x.clone()
+    normalize(in_place, loc, scale, gamma, beta, out=in_place)
+    assert_allclose(in_place.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_denormalize_inverts_normalize_windows(global_random_seed, dtype):
+    """Check the one-pass inverse, in place too, for large offsets and any gamma."""
+    rng = np.random.RandomState(global_random_seed)
+    x = torch.from_numpy(rng.normal(size=(50, 3, 32)) * 2 + 1e3).to(dtype)
+    # gamma = 0 (clamped to eps) keeps 1e-5 of the signal: float64 only.
+    zero = 0.0 if dtype == torch.float64 else 0.7
+    gamma = effective_gamma(torch.tensor([2.0, zero, -0.5], dtype=dtype), 1e-5)
+    beta = torch.tensor([0.5, 1.0, -3.0], dtype=dtype)
+    z, stats = normalize_windows(x, gamma, beta, eps=1e-5)
+    back = denormalize(z, stats.loc, stats.scale, gamma, beta)
+    tolerance = 1e-3 if dtype == torch.float32 else 1e-9
+    assert_allclose(back.numpy(), x.numpy(), rtol=0, atol=tolerance)
+    denormalize(z, stats.loc, stats.scale, gamma, beta, out=z)
+    assert_allclose(z.numpy(), back.numpy(), rtol=0, atol=0)
+
+
+def test_denormalize_matches_numpy_formula():
+    """Check (z - beta) / gamma * scale + loc on another horizon."""
+    rng = np.random.RandomState(0)
+    z = rng.normal(size=(4, 2, 3))
+    loc, scale = rng.normal(size=(4, 2)), rng.uniform(1, 2, size=(4, 2))
+    gamma, beta = np.array([2.0, -0.5]), np.array([0.1, 0.2])
+    expected = (z - beta[:, None]) / gamma[:, None] * scale[..., None] + loc[..., None]
+    out = denormalize(*(torch.from_numpy(v) for v in (z, loc, scale, gamma, beta)))
+    assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_window_statistics_invalid_modes_are_errors():
+    """Check that an unknown eps_mode or center is a ValueError."""
+    x = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="eps_mode"):
+        window_statistics(x, eps=1e-5, eps_mode="max")
+    with pytest.raises(ValueError, match="center"):
+        normalize_windows(x, torch.ones(2), torch.zeros(2), eps=1e-5, center="first")
+
+
+@pytest.mark.parametrize("eps_mode", ["clamp", "add"])
+@pytest.mark.parametrize("n_variates", [1, 3])
+def test_layer_norm_path_matches_numpy_formula(
+    monkeypatch, global_random_seed, eps_mode, n_variates
+):
+    """Check the fused layer-norm path (CUDA's) on mixed windows, forced on the CPU.
+
+    Windows below eps, with NaN or all NaN are recomputed by the general path;
+    per-variate gamma and beta go into the kernel for one variate, after it for
+    several. float64, where the CPU kernel's rounding does not matter.
+    """
+    monkeypatch.setattr(_functional, "_prefers_layer_norm", lambda x: True)
+    rng = np.random.RandomState(global_random_seed)
+    x = mixed_windows(rng, 8, n_variates, 16)
+    gamma = rng.uniform(-2, 2, size=n_variates)
+    beta = rng.normal(size=n_variates)
+    expected, loc, scale, variance = reference(x, gamma, beta, 1e-5, eps_mode)
+    out, stats = normalize_windows(
+        torch.from_numpy(x), as_tensor(gamma), as_tensor(beta), eps=1e-5,
+        eps_mode=eps_mode,
+    )  # fmt: skip
+    assert_allclose(out.numpy(), expected, rtol=1e-9, atol=1e-9)
+    assert_allclose(stats.loc.numpy(), loc, rtol=1e-12, atol=1e-12)
+    assert_allclose(stats.scale.numpy(), scale, rtol=1e-9)
+    assert_allclose(stats.variance.numpy(), variance, rtol=1e-7, atol=1e-12)
+
+
+def test_layer_norm_path_infinity_is_an_error(monkeypatch):
+    """Check that the fused path sends an infinity to the general path's error."""
+    monkeypatch.setattr(_functional, "_prefers_layer_norm", lambda x: True)
+    x = torch.randn(6, 1, 8, dtype=torch.float64)
+    x[4, 0, 2] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        normalize_windows(x, torch.ones(1).double(), torch.zeros(1).double(), eps=1e-5)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e3, 1e12])
+@pytest.mark.parametrize("beta", [0.0, 0.5])
+def test_normalize_windows_large_float64_blocks_match_formula(offset, beta):
+    """Check float64 blocks large enough to skip the residual pass when it is safe.
+
+    Windows near 0 skip it; with an offset of 1e12 (std ~1) the first mean's
+    rounding matters and the residual pass must run: both match the formula.
+    """
+    rng = np.random.RandomState(0)
+    x = rng.normal(size=(100, 2, 400)) * rng.uniform(0.5, 2, size=(100, 2, 1))
+    x += offset
+    expected = reference(x, [1.0, 2.0], [beta, beta], 1e-5)[0]
+    out, _ = normalize_windows(
+        torch.from_numpy(x),
+        torch.tensor([1.0, 2.0], dtype=torch.float64),
+        torch.full((2,), beta, dtype=torch.float64),
+        eps=1e-5,
+    )
+    tolerance = 1e-9 if offset < 1e12 else 1e-3  # 1e12 in float64: 1e-4 steps
+    assert_allclose(out.numpy(), expected, rtol=0, atol=tolerance)
+
+
+@pytest.mark.parametrize("center", ["mean", "last"])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_normalize_windows_few_nan_windows_in_a_block(
+    global_random_seed, center, in_place
+):
+    """Check a block where a few windows hold NaN: only they take the NaN path."""
+    rng = np.random.RandomState(global_random_seed)
+    x = mixed_windows(rng, 40, 2, 16)  # 3 of 80 windows hold NaN, one block
+    gamma, beta = np.array([0.5, -2.0]), np.array([1.0, 0.25])
+    expected, loc, scale, _ = reference(x, gamma, beta, 1e-5, center=center)
+    source = torch.from_numpy(x.copy())
+    out, stats = normalize_windows(
+        source, as_tensor(gamma), as_tensor(beta), eps=1e-5, center=center,
+        out=source if in_place else None,
+    )  # fmt: skip
+    assert_allclose(out.numpy(), expected, rtol=1e-9, atol=1e-9)
+    assert_allclose(stats.loc.numpy(), loc, rtol=1e-12, atol=1e-12)
+    assert_allclose(stats.scale.numpy(), scale, rtol=1e-9)
+    stats_only = window_statistics(torch.from_numpy(x), eps=1e-5, center=center)
+    assert_allclose(stats_only.loc.numpy(), loc, rtol=1e-12, atol=1e-12)
+
+
+def test_layer_norm_path_into_out_and_in_place(monkeypatch):
+    """Check the fused path writing into a given out, and in place (general path)."""
+    monkeypatch.setattr(_functional, "_prefers_layer_norm", lambda x: True)
+    rng = np.random.RandomState(0)
+    x = mixed_windows(rng, 8, 2, 12)
+    expected = reference(x, [1.5, 0.5], [0.0, 1.0], 1e-5)[0]
+    gamma, beta = as_tensor([1.5, 0.5]), as_tensor([0.0, 1.0])
+    out = torch.empty(8, 2, 12, dtype=torch.float64)
+    result, _ = normalize_windows(torch.from_numpy(x), gamma, beta, eps=1e-5, out=out)
+    assert result is out
+    assert_allclose(out.numpy(), expected, rtol=1e-9, atol=1e-9)
+    in_place = torch.from_numpy(x.copy())
+    normalize_windows(in_place, gamma, beta, eps=1e-5, out=in_place)
+    assert_allclose(in_place.numpy(), expected, rtol=1e-9, atol=1e-9)
