@@ -2,11 +2,19 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._regressor import RevINRegressor
 from ._transformer import InstanceStatistics, RevINTransformer
+from ._windows import make_windows
 
 try:
     __version__ = version("sklearn-revin")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["InstanceStatistics", "RevINTransformer", "__version__"]
+__all__ = [
+    "InstanceStatistics",
+    "RevINRegressor",
+    "RevINTransformer",
+    "__version__",
+    "make_windows",
+]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any, NamedTuple
 
@@ -15,7 +16,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_feature_names,
     _check_n_features,
@@ -24,8 +25,24 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._backend import is_tensor, resolve_device, to_numpy, to_tensor
-from ._functional import denormalize, effective_gamma, normalize, window_statistics
+from . import _dask
+from ._backend import (
+    as_tensor_like,
+    is_tensor,
+    resolve_device,
+    run_on_device,
+    to_numpy,
+    to_tensor,
+)
+from ._checkpoint import find_revin_layer
+from ._functional import (
+    denormalize,
+    effective_gamma,
+    normalize,
+    normalize_windows,
+    window_statistics,
+)
+from .nn import RevIN
 
 __all__ = ["InstanceStatistics", "RevINTransformer"]
 
@@ -41,9 +58,11 @@ class InstanceStatistics(NamedTuple):
     Attributes
     ----------
     mean : ndarray or torch.Tensor of shape (n_instances, n_variates)
-        Mean of each window over its steps (NaN ignored).
+        What is subtracted from each window: its mean over its steps (NaN
+        ignored), or its last observed value with ``center="last"``.
     scale : ndarray or torch.Tensor of shape (n_instances, n_variates)
-        ``sqrt(max(variance, eps))``, the biased variance (NaN ignored).
+        ``sqrt(max(variance, eps))``, or ``sqrt(variance + eps)`` with
+        ``eps_mode="add"``, of the biased variance (NaN ignored).
     """
 
     mean: Any
@@ -85,12 +104,45 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         finite and exact.
     beta : array-like of shape (n_variates,), default=None
         Per-variate shift applied after normalization; ``None`` means 0.
+    checkpoint : str, os.PathLike, Mapping or torch.nn.Module, default=None
+        Where to take the learned ``gamma`` and ``beta`` from, at :meth:`fit`:
+        a torch file (``.pt``, ``.pth``, ``.ckpt``, ``.bin``, read with
+        ``torch.load(weights_only=True)`` only), a ``.safetensors`` file, a
+        state dict or a trained ``torch.nn.Module``. The one RevIN layer in it
+        is found by its parameter names (``gamma``/``beta`` of shape
+        ``(V, 1)``, or ``affine_weight``/``affine_bias`` of shape ``(V,)`` or
+        ``(1, 1, V)``), also under ``"state_dict"`` (PyTorch Lightning),
+        ``"model"``, ``"model_state_dict"`` or ``"module"``, and behind the
+        ``module.`` and ``_orig_mod.`` prefixes. Cannot be combined with
+        ``gamma`` or ``beta``. See :meth:`from_checkpoint` and the
+        :ref:`checkpoints` page.
+    checkpoint_key : str, default=None
+        Name of the RevIN layer in ``checkpoint``, e.g.
+        ``"model.revin_layer"``, or its end (``"revin_layer"``); needed when
+        the checkpoint holds several RevIN layers.
     eps : float, default=1e-5
-        Lower bound of the variance, so that constant windows are not divided
-        by zero; also the smallest magnitude of ``gamma``.
+        Lower bound of the variance (or the constant added to it, see
+        ``eps_mode``), so that constant windows are not divided by zero; also
+        the smallest magnitude of ``gamma``. A checkpoint does not store the
+        eps its model was trained with: pass it here (1e-5 in the
+        ``itransformer`` package and in the original RevIN).
+    eps_mode : {"auto", "clamp", "add"}, default="auto"
+        How eps enters the scale: ``"clamp"`` is
+        ``sqrt(max(var, eps))``, as the ``itransformer`` package computes it;
+        ``"add"`` is ``sqrt(var + eps)``, as the original RevIN, PatchTST,
+        Time-Series-Library, darts and neuralforecast compute it. ``"auto"``
+        follows the source of gamma and beta: ``"add"`` for a checkpoint with
+        ``affine_weight``/``affine_bias``, ``"clamp"`` otherwise. The inverse
+        is exact either way.
+    center : {"mean", "last"}, default="mean"
+        What is subtracted from each window: its mean, or its last observed
+        value, as PatchTST and Time-Series-Library models trained with
+        ``subtract_last=True`` do (the scale is still the standard deviation).
+        :meth:`inverse_transform` adds back the same value.
     device : "auto", str or torch.device, default="auto"
         Where to compute. ``"auto"`` computes a tensor on its own device, and
-        NumPy data on CUDA when it is available, else on the CPU. ``"cpu"``,
+        NumPy data on the CPU, where RevIN costs about one copy of the data
+        (a GPU would add a transfer each way). ``"cpu"``,
         ``"cuda"``, ``"cuda:1"`` or a ``torch.device`` choose explicitly; a
         device this machine lacks is a ``ValueError`` at fit.
     copy : bool, default=True
@@ -112,11 +164,18 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Effective per-variate scale, after clamping its magnitude at ``eps``.
     beta_ : ndarray of shape (n_variates_,)
         Per-variate shift.
+    eps_mode_ : {"clamp", "add"}
+        The ``eps_mode`` in use, resolved from ``"auto"``.
+    checkpoint_key_ : str or None
+        Name of the RevIN layer read from ``checkpoint`` (``""`` for a state
+        dict of the layer alone); None without a checkpoint.
     mean_ : ndarray of shape (n_instances, n_variates_)
-        Mean of each window of the data seen by :meth:`fit` or
-        :meth:`fit_transform`; used by :meth:`inverse_transform`.
+        Mean (or last value, with ``center="last"``) of each window of the
+        data seen by :meth:`fit` or :meth:`fit_transform`; used by
+        :meth:`inverse_transform`.
     scale_ : ndarray of shape (n_instances, n_variates_)
-        Scale ``sqrt(max(variance, eps))`` of each window of that data.
+        Scale ``sqrt(max(variance, eps))`` (or ``sqrt(variance + eps)``) of
+        each window of that data.
 
     See Also
     --------
@@ -138,8 +197,21 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
       missing value no longer turns its whole window into NaN; an infinite
       value raises ``ValueError``.
 
+    A model trained with the original RevIN (ts-kim/RevIN) or its copies
+    (PatchTST, Time-Series-Library, darts) divides by
+    ``affine_weight + eps**2`` on the way back; this transformer keeps the
+    exact inverse of its own forward pass and divides by ``gamma`` (its
+    magnitude clamped at ``eps``). The two differ by a relative ``eps**2 /
+    gamma``, about 1e-10 for ``gamma`` near 1. A state dict stores neither
+    eps nor ``subtract_last``: set ``eps`` and ``center`` to the values the
+    model was trained with.
+
     Statistics are computed in the input's precision with a numerically stable
     reduction, so float32 windows with a large offset stay accurate.
+
+    A dask array chunked by rows is accepted by every method and gives lazy
+    dask arrays, computed chunk by chunk; after :meth:`fit` on dask input,
+    ``mean_`` and ``scale_`` are lazy dask arrays too (see the scaling page).
 
     Examples
     --------
@@ -162,7 +234,11 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         "n_variates": [Interval(Integral, 1, None, closed="left"), None],
         "gamma": ["array-like", None],
         "beta": ["array-like", None],
+        "checkpoint": [str, os.PathLike, Mapping, torch.nn.Module, None],
+        "checkpoint_key": [str, None],
         "eps": [Interval(Real, 0, None, closed="neither")],
+        "eps_mode": [StrOptions({"auto", "clamp", "add"})],
+        "center": [StrOptions({"mean", "last"})],
         "device": [str, torch.device],
         "copy": ["boolean"],
     }
@@ -173,14 +249,22 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         n_variates: int | None = None,
         gamma=None,
         beta=None,
+        checkpoint: str | os.PathLike | Mapping | torch.nn.Module | None = None,
+        checkpoint_key: str | None = None,
         eps: float = 1e-5,
+        eps_mode: str = "auto",
+        center: str = "mean",
         device: str | torch.device = "auto",
         copy: bool = True,
     ):
         self.n_variates = n_variates
         self.gamma = gamma
         self.beta = beta
+        self.checkpoint = checkpoint
+        self.checkpoint_key = checkpoint_key
         self.eps = eps
+        self.eps_mode = eps_mode
+        self.center = center
         self.device = device
         self.copy = copy
 
@@ -201,6 +285,9 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self : object
             Fitted transformer.
         """
+        if _dask.is_dask_collection(X):
+            _dask.fit(self, X, transform=False)
+            return self
         self._fit(X, transform=False)
         return self
 
@@ -222,6 +309,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Normalized windows; float32 stays float32, other types become
             float64.
         """
+        if _dask.is_dask_collection(X):
+            return _dask.fit(self, X, transform=True)
         return self._fit(X, transform=True)
 
     def transform(self, X, copy: bool | None = None):
@@ -243,6 +332,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X_new : ndarray or torch.Tensor of the same shape as X
             Normalized windows.
         """
+        if _dask.is_dask_collection(X):
+            return _dask.transform(self, X)
         check_is_fitted(self)
         copy = self.copy if copy is None else copy
         X = self._validate_X(X, reset=False, copy=copy)
@@ -276,6 +367,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         >>> revin.inverse_transform(np.array([[2.0]]), statistics=stats).round(3)
         array([[4.736]])
         """
+        if _dask.is_dask_collection(X):
+            return InstanceStatistics(*_dask.instance_statistics(self, X))
         check_is_fitted(self)
         X = self._validate_X(X, reset=False, copy=False)
         self._check_layout(X)
@@ -283,7 +376,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         windows = self._as_windows(X, self.n_variates_)
         source = windows.to(device) if is_tensor(X) else to_tensor(windows, device)
         with torch.no_grad():
-            stats = window_statistics(source, eps=self.eps)
+            stats = self._window_statistics(source)
         if is_tensor(X):
             return InstanceStatistics(stats.loc.to(X.device), stats.scale.to(X.device))
         return InstanceStatistics(to_numpy(stats.loc), to_numpy(stats.scale))
@@ -319,7 +412,86 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         -------
         X_original : ndarray or torch.Tensor of the same shape as X
             Values on the scale of the original series.
+
+        See Also
+        --------
+        normalize_with : The forward map with given statistics.
         """
+        if _dask.is_dask_collection(X):
+            return _dask.map_with_statistics(
+                self, X, "inverse_transform", variates=variates, statistics=statistics
+            )
+        return self._map_with_statistics(
+            X, denormalize, variates=variates, statistics=statistics, copy=copy
+        )
+
+    def normalize_with(
+        self,
+        X,
+        statistics: InstanceStatistics | tuple | None = None,
+        *,
+        variates: Sequence[int] | None = None,
+        copy: bool | None = None,
+    ):
+        """Normalize X with given per-instance statistics, not X's own.
+
+        The exact counterpart of ``inverse_transform(X, statistics=...,
+        variates=...)``: ``(X - mean) / scale * gamma + beta`` with each
+        instance's statistics, for values that belong to an instance without
+        being its input window, such as the forecast targets that follow it.
+        This is how a model learns targets in normalized space.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_instances, n_outputs) \
+                or (n_instances, n_selected_variates, n_horizon)
+            Values on the scale of the original series; the horizon may
+            differ from ``n_steps_``. In 2-D, columns are variate-major, so
+            ``n_outputs`` must be a multiple of the number of variates.
+        statistics : InstanceStatistics or (mean, scale), default=None
+            Statistics of the instances X belongs to, each of shape
+            ``(n_instances, n_variates_)``, as :meth:`instance_statistics`
+            returns them; None uses those of the data seen by :meth:`fit`.
+        variates : sequence of int, default=None
+            Which variates X holds, in order, e.g. ``[0]`` for a univariate
+            target of a multivariate input; None means all of them.
+        copy : bool, default=None
+            Copy X or write into it; None uses ``self.copy``.
+
+        Returns
+        -------
+        X_new : ndarray or torch.Tensor of the same shape as X
+            Normalized values.
+
+        See Also
+        --------
+        inverse_transform : The inverse map, with the same arguments.
+        transform : Normalizes input windows with their own statistics.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_revin import RevINTransformer
+        >>> X = np.array([[1.0, 2.0, 3.0, 4.0]])  # an input window
+        >>> Y = np.array([[5.0, 6.0]])  # the two steps that follow it
+        >>> revin = RevINTransformer().fit(X)
+        >>> stats = revin.instance_statistics(X)
+        >>> Y_z = revin.normalize_with(Y, stats)
+        >>> Y_z.round(3)
+        array([[2.236, 3.13 ]])
+        >>> revin.inverse_transform(Y_z, statistics=stats)
+        array([[5., 6.]])
+        """
+        if _dask.is_dask_collection(X):
+            return _dask.map_with_statistics(
+                self, X, "normalize_with", variates=variates, statistics=statistics
+            )
+        return self._map_with_statistics(
+            X, normalize, variates=variates, statistics=statistics, copy=copy
+        )
+
+    def _map_with_statistics(self, X, function, *, variates, statistics, copy):
+        """Apply ``normalize`` or ``denormalize`` to X with given statistics."""
         check_is_fitted(self)
         copy = self.copy if copy is None else copy
         variates = self._check_variates(variates)
@@ -348,7 +520,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
         def compute(source, out):
             as_tensor = _tensor_factory(source)
-            return denormalize(
+            return function(
                 source,
                 as_tensor(mean[:, variates]),
                 as_tensor(scale[:, variates]),
@@ -358,6 +530,122 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
 
         return self._apply(X, n_selected, compute, copy=copy)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        checkpoint: str | os.PathLike | Mapping | torch.nn.Module,
+        key: str | None = None,
+        **params,
+    ) -> RevINTransformer:
+        """Build a transformer with the learned gamma and beta of a trained model.
+
+        The checkpoint is read now, so that a wrong file or key fails at once,
+        and only its RevIN layer's two entries are kept, as NumPy arrays: the
+        returned transformer's ``checkpoint`` is that small state dict and its
+        ``checkpoint_key`` the layer's name. It needs neither the file nor the
+        model afterwards, and it clones and pickles cheaply. It still has to be
+        fitted, which checks the number of variates against the data.
+
+        Parameters
+        ----------
+        checkpoint : str, os.PathLike, Mapping or torch.nn.Module
+            A torch or ``.safetensors`` file, a state dict or a module; see the
+            ``checkpoint`` parameter.
+        key : str, default=None
+            Name of the RevIN layer, needed when there are several; see
+            ``checkpoint_key``.
+        **params
+            Other constructor parameters, e.g. ``eps``, ``center`` or
+            ``n_variates``.
+
+        Returns
+        -------
+        transformer : RevINTransformer
+            An unfitted transformer.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import torch
+        >>> from sklearn_revin import RevINTransformer
+        >>> state_dict = {
+        ...     "revin.gamma": torch.tensor([[2.0], [0.5]]),
+        ...     "revin.beta": torch.tensor([[1.0], [0.0]]),
+        ...     "head.weight": torch.ones(3, 4),
+        ... }
+        >>> revin = RevINTransformer.from_checkpoint(state_dict)
+        >>> revin.checkpoint_key
+        'revin'
+        >>> X = np.array([[[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 2.0, 2.0]]])
+        >>> revin.fit_transform(X).round(3)
+        array([[[-1.683,  0.106,  1.894,  3.683],
+                [-0.5  , -0.5  ,  0.5  ,  0.5  ]]])
+        """
+        layer = find_revin_layer(checkpoint, key=key)
+        return cls(checkpoint=layer.stored, checkpoint_key=layer.key, **params)
+
+    def to_module(self, *, device=None, dtype=None) -> RevIN:
+        """Return a torch RevIN layer with this transformer's parameters.
+
+        The module's state dict has the names and shapes of the ``itransformer``
+        package's ``RevIN`` (``gamma`` and ``beta`` of shape
+        ``(n_variates_, 1)``), so it loads into that layer too, which always
+        uses ``eps_mode="clamp"`` and ``center="mean"``. The module itself
+        computes with this transformer's ``eps``, ``eps_mode_`` and ``center``.
+
+        Parameters
+        ----------
+        device : torch.device, default=None
+            Device of the module's parameters.
+        dtype : torch.dtype, default=None
+            Dtype of the module's parameters; None is torch's default (float32).
+
+        Returns
+        -------
+        module : sklearn_revin.nn.RevIN
+            Carrying ``gamma_`` and ``beta_`` as its ``gamma`` and ``beta``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_revin import RevINTransformer
+        >>> revin = RevINTransformer(gamma=[2.0], beta=[1.0]).fit(np.zeros((1, 4)))
+        >>> module = revin.to_module()
+        >>> {name: tuple(p.shape) for name, p in module.state_dict().items()}
+        {'gamma': (1, 1), 'beta': (1, 1)}
+        """
+        check_is_fitted(self)
+        module = RevIN(
+            self.n_variates_,
+            affine=True,
+            eps=self.eps,
+            device=device,
+            dtype=dtype,
+            eps_mode=self.eps_mode_,
+            center=self.center,
+        )
+        with torch.no_grad():
+            module.gamma.copy_(torch.from_numpy(self.gamma_).unsqueeze(-1))
+            module.beta.copy_(torch.from_numpy(self.beta_).unsqueeze(-1))
+        return module
+
+    def __getstate__(self):
+        # A module or state dict passed as `checkpoint` is pickled as the state
+        # dict of the RevIN layer it names (two NumPy arrays): the pickle holds
+        # neither the rest of the model nor torch tensors, and a refit of the
+        # unpickled transformer reads the same parameters.
+        state = dict(super().__getstate__())
+        checkpoint = state.get("checkpoint")
+        if isinstance(checkpoint, (Mapping, torch.nn.Module)):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    layer = find_revin_layer(checkpoint, key=self.checkpoint_key)
+            except ValueError:
+                return state  # unusable as a checkpoint: kept as given
+            state["checkpoint"] = layer.stored
+        return state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -372,8 +660,9 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         resolve_device(self.device)
         X = self._validate_X(X, reset=True, copy=self.copy)
         self.n_variates_, self.n_steps_ = self._layout(X, self.n_variates)
-        self.gamma_ = self._affine_parameter("gamma", self.gamma, 1.0)
-        self.beta_ = self._affine_parameter("beta", self.beta, 0.0)
+        gamma, beta = self._source_affine(X)
+        self.gamma_ = self._affine_parameter("gamma", gamma, 1.0)
+        self.beta_ = self._affine_parameter("beta", beta, 0.0)
         out, mean, scale = self._normalize(
             X, copy=self.copy, statistics_only=not transform
         )
@@ -430,6 +719,35 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"{self.n_variates_} variate(s) x {self.n_steps_} step(s)."
             )
 
+    def _source_affine(self, X):
+        """Return gamma and beta, from the checkpoint if any; set ``eps_mode_``."""
+        if self.checkpoint is None:
+            self.checkpoint_key_ = None
+            self.eps_mode_ = "clamp" if self.eps_mode == "auto" else self.eps_mode
+            return self.gamma, self.beta
+        if self.gamma is not None or self.beta is not None:
+            raise ValueError(
+                "gamma and beta cannot be combined with checkpoint, which "
+                "provides the learned gamma and beta; pass either checkpoint or "
+                "gamma/beta."
+            )
+        layer = find_revin_layer(self.checkpoint, key=self.checkpoint_key)
+        hint = ""
+        if X.ndim == 2 and self.n_variates is None:
+            hint = (
+                f" For 2-D X pass n_variates={layer.n_variates} (the columns "
+                "are variate-major)."
+            )
+        layer.check_n_variates(self.n_variates_, hint=hint)
+        self.checkpoint_key_ = layer.key
+        self.eps_mode_ = layer.eps_mode if self.eps_mode == "auto" else self.eps_mode
+        return layer.gamma, layer.beta
+
+    def _window_statistics(self, source):
+        return window_statistics(
+            source, eps=self.eps, eps_mode=self.eps_mode_, center=self.center
+        )
+
     def _affine_parameter(self, name, value, default):
         n_variates = self.n_variates_
         if value is None:
@@ -463,27 +781,39 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _normalize(self, X, *, copy, statistics_only=False):
         """Normalize X; return the output and the statistics as tensors."""
-        computed = {}
+        means, scales = [], []  # one entry per chunk of rows (see _apply)
 
         def compute(source, out):
-            stats = window_statistics(source, eps=self.eps)
-            computed["mean"], computed["scale"] = stats.loc, stats.scale
             if statistics_only:
+                stats = self._window_statistics(source)
+                means.append(stats.loc)
+                scales.append(stats.scale)
                 return None
-            as_tensor = _tensor_factory(source)
-            return normalize(
+            # Statistics and normalization share one pass over memory.
+            result, stats = normalize_windows(
                 source,
-                stats.loc,
-                stats.scale,
-                as_tensor(self.gamma_),
-                as_tensor(self.beta_),
+                as_tensor_like(self.gamma_, source),
+                as_tensor_like(self.beta_, source),
+                eps=self.eps,
+                eps_mode=self.eps_mode_,
+                center=self.center,
                 out=out,
             )
+            means.append(stats.loc)
+            scales.append(stats.scale)
+            return result
 
         out = self._apply(
-            X, self.n_variates_, compute, copy=copy, writes=not statistics_only
+            X,
+            self.n_variates_,
+            compute,
+            copy=copy,
+            writes=not statistics_only,
+            row_chunks=True,
         )
-        return out, computed["mean"], computed["scale"]
+        if len(means) == 1:
+            return out, means[0], scales[0]
+        return out, torch.cat(means), torch.cat(scales)
 
     @staticmethod
     def _as_windows(X, n_variates):
@@ -491,37 +821,26 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             return X
         return X.reshape(X.shape[0], n_variates, X.shape[1] // n_variates)
 
-    def _apply(self, X, n_variates, compute, *, copy, writes=True):
+    def _apply(self, X, n_variates, compute, *, copy, writes=True, row_chunks=False):
         """Run ``compute(windows, out)`` on the device and return X's kind of output.
 
         ``X`` is a validated float array or tensor; the output has its shape,
         type and device. With ``copy=False`` the result is written into X.
+        ``row_chunks=True`` says that ``compute`` treats each instance on its
+        own: NumPy input may then be streamed through a GPU in chunks of rows,
+        with one call of ``compute`` per chunk (see ``_backend.run_on_device``).
         """
-        tensor_input = is_tensor(X)
-        device = resolve_device(self.device, like=X if tensor_input else None)
+        device = resolve_device(self.device, like=X if is_tensor(X) else None)
         windows = self._as_windows(X, n_variates)
-        source = windows.to(device) if tensor_input else to_tensor(windows, device)
-        if not writes:
-            with torch.no_grad():
-                compute(source, None)
-            return None
-        shares_input = _shares_memory(source, X)
-        out = torch.empty_like(source) if (copy and shares_input) else source
-        with torch.no_grad():
-            result = compute(source, out)
-        if tensor_input:
-            result = result.to(X.device).reshape(X.shape)
-            if copy:
-                return result
-            if not _shares_memory(result, X):
-                X.copy_(result)
-            return X
-        result = to_numpy(result).reshape(X.shape)
-        if copy:
-            return result
-        if not np.may_share_memory(result, X):
-            np.copyto(X, result)
-        return X
+        return run_on_device(
+            X,
+            windows,
+            compute,
+            device=device,
+            copy=copy,
+            writes=writes,
+            row_chunks=row_chunks,
+        )
 
     def _check_variates(self, variates):
         if variates is None:
@@ -579,14 +898,6 @@ def _tensor_factory(like: torch.Tensor):
         return torch.as_tensor(values).to(device=like.device, dtype=like.dtype)
 
     return as_tensor
-
-
-def _shares_memory(a: torch.Tensor, b) -> bool:
-    if is_tensor(b):
-        return a.device == b.device and a.untyped_storage().data_ptr() == (
-            b.untyped_storage().data_ptr()
-        )
-    return a.device.type == "cpu" and np.may_share_memory(a.numpy(), b)
 
 
 def _validate_tensor(X: torch.Tensor, *, name: str) -> torch.Tensor:

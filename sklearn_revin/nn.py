@@ -9,7 +9,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn import init
 
-from ._functional import denormalize, effective_gamma, normalize, window_statistics
+from ._functional import (
+    CENTERS,
+    EPS_MODES,
+    denormalize,
+    effective_gamma,
+    normalize,
+    window_statistics,
+)
 
 __all__ = ["RevIN", "Statistics"]
 
@@ -65,6 +72,16 @@ class RevIN(nn.Module):
         Device of the parameters.
     dtype : torch.dtype, optional
         Dtype of the parameters.
+    eps_mode : {"clamp", "add"}, default="clamp"
+        Keyword only. ``"clamp"`` scales by ``sqrt(max(var, eps))``, as the
+        reference layer; ``"add"`` by ``sqrt(var + eps)``, as the original
+        RevIN, PatchTST, Time-Series-Library, darts and neuralforecast. The
+        reverse function is exact either way.
+    center : {"mean", "last"}, default="mean"
+        Keyword only. Subtract each window's mean, or its last observed value
+        (``subtract_last=True`` in PatchTST and Time-Series-Library); the
+        reverse function adds back the same value, which ``Statistics.mean``
+        then holds. Neither option changes the parameters' names or shapes.
 
     Attributes
     ----------
@@ -93,10 +110,12 @@ class RevIN(nn.Module):
             [5., 5., 5.]]], dtype=float32)
     """
 
-    __constants__ = ["num_variates", "affine", "eps"]
+    __constants__ = ["num_variates", "affine", "eps", "eps_mode", "center"]
     num_variates: int
     affine: bool
     eps: float
+    eps_mode: str
+    center: str
 
     def __init__(
         self,
@@ -105,12 +124,21 @@ class RevIN(nn.Module):
         eps: float = 1e-5,
         device=None,
         dtype=None,
+        *,
+        eps_mode: str = "clamp",
+        center: str = "mean",
     ) -> None:
         factory_kwargs = {"device": device, "dtype": dtype}
         super().__init__()
+        if eps_mode not in EPS_MODES:
+            raise ValueError(f"eps_mode must be one of {EPS_MODES}; got {eps_mode!r}.")
+        if center not in CENTERS:
+            raise ValueError(f"center must be one of {CENTERS}; got {center!r}.")
         self.num_variates = num_variates
         self.affine = affine
         self.eps = eps
+        self.eps_mode = eps_mode
+        self.center = center
         self.gamma = nn.Parameter(
             torch.empty(num_variates, 1, **factory_kwargs), requires_grad=affine
         )
@@ -155,7 +183,9 @@ class RevIN(nn.Module):
                 f"Expected input of shape (batch, {self.num_variates}, time); got "
                 f"shape {tuple(x.shape)}."
             )
-        stats = window_statistics(x, eps=self.eps)
+        stats = window_statistics(
+            x, eps=self.eps, eps_mode=self.eps_mode, center=self.center
+        )
         normalized = normalize(x, stats.loc, stats.scale, *self._effective_affine())
 
         def reverse_fn(scaled_output: Tensor) -> Tensor:
@@ -175,4 +205,9 @@ class RevIN(nn.Module):
 
     def extra_repr(self) -> str:
         """Describe the module's settings for ``repr``."""
-        return "{num_variates}, affine={affine}, eps={eps}".format(**self.__dict__)
+        text = "{num_variates}, affine={affine}, eps={eps}".format(**self.__dict__)
+        if self.eps_mode != "clamp":
+            text += f", eps_mode={self.eps_mode!r}"
+        if self.center != "mean":
+            text += f", center={self.center!r}"
+        return text

@@ -1,0 +1,528 @@
+"""Finding the learned gamma and beta of a RevIN layer in a trained checkpoint.
+
+A checkpoint is data, never code: torch files are read with
+``torch.load(..., weights_only=True, map_location="cpu")`` and ``.safetensors``
+files with safetensors, so that opening a file can never run code from it.
+
+The layer is recognized by the names and shapes its parameters have in the
+projects that use RevIN (see :data:`FAMILIES`); the numbers themselves are
+used by :class:`~sklearn_revin.RevINTransformer` at fit.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = [
+    "FAMILIES",
+    "CheckpointLayer",
+    "Family",
+    "find_revin_layer",
+    "read_state_dict",
+]
+
+# Where real checkpoints keep the weights: PyTorch Lightning ("state_dict"),
+# training scripts ("model", "model_state_dict"), DeepSpeed ("module").
+_CONTAINERS = ("state_dict", "model_state_dict", "model", "module")
+_MAX_NESTING = 4
+# How many names of a checkpoint an error message shows.
+_NAMES_SHOWN = 8
+
+
+@dataclass(frozen=True)
+class Family:
+    """A naming convention of RevIN parameters, with the arithmetic it implies."""
+
+    weight: str
+    bias: str
+    shapes: str
+    eps_mode: str
+    sources: str
+
+    def n_variates(self, shape: tuple[int, ...]) -> int | None:
+        """Return V for a parameter shape of this family, or None if it is not one."""
+        if self.weight == "gamma":
+            return shape[0] if len(shape) == 2 and shape[1] == 1 else None
+        if len(shape) == 1:
+            return shape[0]
+        if len(shape) == 3 and shape[:2] == (1, 1):
+            return shape[2]
+        return None
+
+
+GAMMA_BETA = Family(
+    weight="gamma",
+    bias="beta",
+    shapes="(V, 1)",
+    eps_mode="clamp",
+    sources="the itransformer package and sklearn_revin.nn.RevIN",
+)
+AFFINE = Family(
+    weight="affine_weight",
+    bias="affine_bias",
+    shapes="(V,) or (1, 1, V)",
+    eps_mode="add",
+    sources=(
+        "the original RevIN, PatchTST, Time-Series-Library, darts and neuralforecast"
+    ),
+)
+FAMILIES = (GAMMA_BETA, AFFINE)
+# neuralforecast's TemporalNorm(scaler_type="revin"): recognized to be refused.
+_TEMPORAL_NORM = ("revin_weight", "revin_bias")
+_TEMPORAL_NORM_WHY = (
+    "neuralforecast's TemporalNorm(scaler_type='revin') applies these "
+    "parameters differently from RevIN: it adds revin_bias to the shift and "
+    "multiplies the scale by relu(revin_weight) + eps, so that they act only on "
+    "the way back and the normalized values carry no affine at all. Loading them "
+    "as RevIN's gamma and beta would give other numbers than the trained model, "
+    "so they are not loaded. If your own model does use them as RevIN's affine "
+    "weight and bias, pass them explicitly: RevINTransformer(gamma=..., "
+    "beta=..., eps_mode='add')."
+)
+
+
+@dataclass(frozen=True)
+class CheckpointLayer:
+    """The affine parameters of one RevIN layer found in a checkpoint.
+
+    Attributes
+    ----------
+    key : str
+        The layer's name in the checkpoint, without wrapper prefixes, e.g.
+        ``"model.revin_layer"``; ``""`` for a state dict of the layer itself.
+    family : Family
+        The naming convention its parameters follow.
+    gamma, beta : ndarray of shape (V,)
+        The parameters, squeezed, in float64.
+    stored : dict of str to ndarray
+        The two entries with their full names and stored shapes, in float64:
+        a state dict of this layer alone, free of torch objects.
+    """
+
+    key: str
+    family: Family
+    gamma: np.ndarray
+    beta: np.ndarray
+    stored: dict
+
+    @property
+    def eps_mode(self) -> str:
+        """How the source project adds eps to the variance: "clamp" or "add"."""
+        return self.family.eps_mode
+
+    @property
+    def n_variates(self) -> int:
+        """Number of variates V the layer was trained for."""
+        return self.gamma.shape[0]
+
+    def check_n_variates(self, n_variates: int, *, hint: str = "") -> None:
+        """Raise ValueError unless the layer holds ``n_variates`` variates."""
+        if n_variates == self.n_variates:
+            return
+        weight_name = _join(self.key, self.family.weight)
+        shape = next(iter(self.stored.values())).shape
+        raise ValueError(
+            f"The checkpoint's RevIN layer {_describe_key(self.key)} holds "
+            f"{weight_name!r} of shape {shape}, that is {self.n_variates} "
+            f"variate(s), but X has {n_variates} variate(s); expected shape "
+            f"{_expected_shape(self.family, n_variates)}.{hint}"
+        )
+
+
+def read_state_dict(checkpoint) -> dict[str, object]:
+    """Return the flat mapping of parameter name to tensor or array of a checkpoint.
+
+    Parameters
+    ----------
+    checkpoint : str, os.PathLike, Mapping or torch.nn.Module
+        A path to a torch file (read with ``weights_only=True``) or a
+        ``.safetensors`` file, a state dict, possibly nested under
+        ``"state_dict"``, ``"model_state_dict"``, ``"model"`` or ``"module"``,
+        or a module.
+
+    Returns
+    -------
+    state_dict : dict
+        The tensor and array entries, named without the ``module.``
+        (DataParallel, DDP) and ``_orig_mod.`` (torch.compile) prefixes.
+    """
+    if isinstance(checkpoint, (str, os.PathLike)):
+        content = _load_file(os.fspath(checkpoint))
+    elif isinstance(checkpoint, (Mapping, torch.nn.Module)):
+        content = checkpoint
+    else:
+        raise ValueError(
+            "checkpoint must be a path to a torch or .safetensors file, a state "
+            f"dict or a torch.nn.Module; got {type(checkpoint).__name__}."
+        )
+    for _ in range(_MAX_NESTING):
+        if isinstance(content, torch.nn.Module):
+            content = content.state_dict()
+        if not isinstance(content, Mapping):
+            raise ValueError(
+                "The checkpoint holds a "
+                f"{type(content).__name__}, not a state dict (a mapping of "
+                "parameter names to tensors)."
+            )
+        container = next(
+            (name for name in _CONTAINERS if _holds_weights(content.get(name))),
+            None,
+        )
+        if container is None:
+            break
+        content = content[container]
+    return {
+        _strip_wrappers(name): value
+        for name, value in content.items()
+        if isinstance(name, str) and isinstance(value, (torch.Tensor, np.ndarray))
+    }
+
+
+def find_revin_layer(checkpoint, key: str | None = None) -> CheckpointLayer:
+    """Find the one RevIN layer of a checkpoint, or the one named ``key``.
+
+    Parameters
+    ----------
+    checkpoint : str, os.PathLike, Mapping or torch.nn.Module
+        See :func:`read_state_dict`.
+    key : str, optional
+        The layer's name (e.g. ``"model.revin_layer"``), or its end
+        (``"revin_layer"``), or the name of one of its parameters. Required
+        when the checkpoint holds several RevIN layers.
+
+    Returns
+    -------
+    layer : CheckpointLayer
+
+    Raises
+    ------
+    ValueError
+        If no layer or several layers match, if the layer is incomplete, has
+        an unexpected shape or non-finite values, or is neuralforecast's
+        TemporalNorm, which is not RevIN's transform.
+    """
+    state_dict = read_state_dict(checkpoint)
+    scan = _scan(state_dict)
+    if key is None:
+        return _pick_only_layer(state_dict, scan)
+    return _pick_named_layer(state_dict, scan, _normalize_key(key))
+
+
+# ---------------------------------------------------------------- reading files
+
+
+def _holds_weights(content, depth: int = _MAX_NESTING) -> bool:
+    """Whether ``content`` is a module, or a mapping with tensors at some depth."""
+    if isinstance(content, torch.nn.Module):
+        return True
+    if not isinstance(content, Mapping) or depth == 0:
+        return False
+    return any(
+        isinstance(value, (torch.Tensor, np.ndarray))
+        or _holds_weights(value, depth - 1)
+        for value in content.values()
+    )
+
+
+def _load_file(path: str):
+    if path.endswith(".safetensors"):
+        try:
+            from safetensors.torch import load_file
+        except ImportError as exc:
+            raise ImportError(
+                f"Reading {path!r} needs the safetensors package, which is not "
+                "installed: pip install safetensors (or pip install "
+                "'sklearn-revin[safetensors]')."
+            ) from exc
+        return load_file(path, device="cpu")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise  # a missing or unreadable file says so itself
+    except Exception as exc:
+        message = str(exc)
+        if not (
+            isinstance(exc, pickle.UnpicklingError)
+            and "weights only" in message.lower()
+        ):
+            raise ValueError(
+                f"Could not read {path!r} as a torch checkpoint "
+                f"({type(exc).__name__}: {message})."
+            ) from exc
+        raise ValueError(
+            f"Refused to load {path!r}: it holds more than tensors and plain "
+            f"containers ({_unsafe_reason(message)}), and unpickling it could "
+            "run code from the file. sklearn_revin reads checkpoints with "
+            "torch.load(weights_only=True) only and never falls back to "
+            "weights_only=False. Save the weights alone, e.g. "
+            "torch.save(model.state_dict(), path) or a .safetensors file; or, if "
+            "you trust this file, load it yourself and pass the state dict or "
+            "the model as checkpoint."
+        ) from exc
+
+
+def _unsafe_reason(message: str) -> str:
+    found = re.search(r"GLOBAL ([\w.]+) was not an allowed global", message)
+    if found:
+        return f"it refers to the Python object {found.group(1)}"
+    found = re.search(r"Unsupported operand[^\n]*", message)
+    return found.group(0).strip() if found else "objects torch does not allow"
+
+
+# ------------------------------------------------------------------- the search
+
+
+@dataclass
+class _Scan:
+    layers: list  # (key, family)
+    misshapen: list  # (key, family, weight shape, bias shape)
+    incomplete: list  # (name present, name missing)
+    temporal_norm: list  # keys of revin_weight/revin_bias pairs or halves
+
+
+def _scan(state_dict) -> _Scan:
+    scan = _Scan([], [], [], [])
+    for family in FAMILIES:
+        for weight_name, bias_name, key in _pairs(
+            state_dict, family.weight, family.bias
+        ):
+            if weight_name is None or bias_name is None:
+                present = weight_name or bias_name
+                missing = _join(key, family.bias if weight_name else family.weight)
+                scan.incomplete.append((present, missing))
+                continue
+            weight_shape = tuple(state_dict[weight_name].shape)
+            bias_shape = tuple(state_dict[bias_name].shape)
+            n_variates = family.n_variates(weight_shape)
+            if n_variates is None or bias_shape != weight_shape:
+                scan.misshapen.append((key, family, weight_shape, bias_shape))
+            else:
+                scan.layers.append((key, family))
+    scan.temporal_norm = sorted(
+        {key for *_, key in _pairs(state_dict, *_TEMPORAL_NORM)}
+    )
+    return scan
+
+
+def _pairs(state_dict, weight, bias):
+    """Yield (weight name or None, bias name or None, layer key) for one family."""
+    keys = {}
+    for name in state_dict:
+        for suffix in (weight, bias):
+            if name == suffix or name.endswith("." + suffix):
+                keys.setdefault(name[: -len(suffix)].rstrip("."), None)
+    for key in keys:
+        weight_name, bias_name = _join(key, weight), _join(key, bias)
+        yield (
+            weight_name if weight_name in state_dict else None,
+            bias_name if bias_name in state_dict else None,
+            key,
+        )
+
+
+def _pick_only_layer(state_dict, scan) -> CheckpointLayer:
+    if len(scan.layers) == 1:
+        layer_key, family = scan.layers[0]
+        if scan.temporal_norm:
+            warnings.warn(
+                f"The checkpoint also holds neuralforecast TemporalNorm "
+                f"parameters at {scan.temporal_norm}, which are not loaded: "
+                f"{_TEMPORAL_NORM_WHY}",
+                UserWarning,
+                stacklevel=4,
+            )
+        return _layer(state_dict, layer_key, family)
+    if scan.layers:
+        raise ValueError(
+            f"The checkpoint holds {len(scan.layers)} RevIN layers: "
+            f"{_list_layers(state_dict, scan.layers)}. Choose one with "
+            "checkpoint_key, e.g. checkpoint_key="
+            f"{scan.layers[0][0]!r}."
+        )
+    if scan.temporal_norm:
+        raise ValueError(
+            "The checkpoint holds no RevIN layer, only neuralforecast "
+            f"TemporalNorm parameters at {_describe_key(scan.temporal_norm[0])}. "
+            + _TEMPORAL_NORM_WHY
+        )
+    raise ValueError(
+        "Found no RevIN layer in the checkpoint. "
+        + _looked_for()
+        + _near_misses(scan)
+        + f" The checkpoint holds {_held(state_dict)}."
+    )
+
+
+def _pick_named_layer(state_dict, scan, key) -> CheckpointLayer:
+    matches = [(k, family) for k, family in scan.layers if _key_matches(k, key)]
+    if len(matches) == 1:
+        return _layer(state_dict, *matches[0])
+    if matches:
+        raise ValueError(
+            f"checkpoint_key={key!r} matches {len(matches)} RevIN layers: "
+            f"{_list_layers(state_dict, matches)}. Give the full name of one."
+        )
+    if any(_key_matches(k, key) for k in scan.temporal_norm):
+        raise ValueError(
+            f"checkpoint_key={key!r} points at neuralforecast TemporalNorm "
+            "parameters, which are not loaded. " + _TEMPORAL_NORM_WHY
+        )
+    for present, missing in scan.incomplete:
+        if _key_matches(present.rpartition(".")[0], key):
+            raise ValueError(
+                f"checkpoint_key={key!r}: the checkpoint holds {present!r} of "
+                f"shape {tuple(state_dict[present].shape)} but no {missing!r}; a "
+                "RevIN layer needs both its weight and its bias."
+            )
+    for layer_key, family, weight_shape, bias_shape in scan.misshapen:
+        if _key_matches(layer_key, key):
+            raise ValueError(
+                f"checkpoint_key={key!r}: {_join(layer_key, family.weight)!r} has "
+                f"shape {weight_shape} and {_join(layer_key, family.bias)!r} has "
+                f"shape {bias_shape}, but {family.sources} store them with "
+                f"the same shape {family.shapes}, V the number of variates."
+            )
+    under_key = [
+        name
+        for name in state_dict
+        if _key_matches(name, key) or name.startswith(f"{key}.") or f".{key}." in name
+    ]
+    if under_key:
+        held = ", ".join(
+            f"{name!r} {tuple(state_dict[name].shape)}"
+            for name in under_key[:_NAMES_SHOWN]
+        )
+        raise ValueError(
+            f"checkpoint_key={key!r} does not point at a RevIN layer: it holds "
+            f"{held}. " + _looked_for(key)
+        )
+    found = (
+        f"The RevIN layers in it are {_list_layers(state_dict, scan.layers)}."
+        if scan.layers
+        else "It holds no RevIN layer. " + _looked_for()
+    )
+    raise ValueError(
+        f"checkpoint_key={key!r} names nothing in the checkpoint. {found} It "
+        f"holds {_held(state_dict)}."
+    )
+
+
+def _layer(state_dict, key, family) -> CheckpointLayer:
+    stored = {}
+    for name in (_join(key, family.weight), _join(key, family.bias)):
+        values = _to_float64(state_dict[name], name)
+        if not np.isfinite(values).all():
+            bad = int(np.size(values) - np.isfinite(values).sum())
+            raise ValueError(
+                f"The checkpoint's {name!r} (shape {values.shape}) holds {bad} "
+                "non-finite value(s) (NaN or infinity): the model's training "
+                "diverged or the file is damaged."
+            )
+        stored[name] = values
+    gamma, beta = (values.reshape(-1) for values in stored.values())
+    return CheckpointLayer(
+        key=key, family=family, gamma=gamma, beta=beta, stored=stored
+    )
+
+
+def _to_float64(value, name) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        if value.is_complex() or value.dtype == torch.bool:
+            raise ValueError(f"The checkpoint's {name!r} has dtype {value.dtype}.")
+        return value.detach().to(device="cpu", dtype=torch.float64).numpy()
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"The checkpoint's {name!r} is not numeric (dtype {value.dtype})."
+        ) from exc
+
+
+# ---------------------------------------------------------------------- names
+
+
+def _strip_wrappers(name: str) -> str:
+    while name.startswith("module."):
+        name = name[len("module.") :]
+    return name.replace("_orig_mod.", "")
+
+
+def _normalize_key(key: str) -> str:
+    key = _strip_wrappers(key).strip(".")
+    for family in (*FAMILIES, Family(*_TEMPORAL_NORM, "", "", "")):
+        for suffix in (family.weight, family.bias):
+            if key == suffix:
+                return ""
+            if key.endswith("." + suffix):
+                return key[: -len(suffix) - 1]
+    return key
+
+
+def _key_matches(name: str, key: str) -> bool:
+    return name == key or (key != "" and name.endswith("." + key))
+
+
+def _join(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+def _describe_key(key: str) -> str:
+    return repr(key) if key else "at the top level ('')"
+
+
+def _expected_shape(family: Family, n_variates: int) -> str:
+    if family is GAMMA_BETA:
+        return f"({n_variates}, 1)"
+    return f"({n_variates},) or (1, 1, {n_variates})"
+
+
+def _list_layers(state_dict, layers) -> str:
+    return "; ".join(
+        f"{key!r} ({_join(key, family.weight)} of shape "
+        f"{tuple(state_dict[_join(key, family.weight)].shape)})"
+        for key, family in layers
+    )
+
+
+def _looked_for(key: str | None = None) -> str:
+    prefix = f"{key}." if key else "<layer>."
+    return (
+        "Looked for "
+        + " or ".join(
+            f"{prefix}{family.weight} and {prefix}{family.bias} of shape "
+            f"{family.shapes} ({family.sources})"
+            for family in FAMILIES
+        )
+        + "."
+    )
+
+
+def _near_misses(scan) -> str:
+    notes = [
+        f" {_join(key, family.weight)!r} has shape {weight_shape} and "
+        f"{_join(key, family.bias)!r} shape {bias_shape}, not {family.shapes}."
+        for key, family, weight_shape, bias_shape in scan.misshapen
+    ]
+    notes += [
+        f" {present!r} has no partner {missing!r}."
+        for present, missing in scan.incomplete
+    ]
+    return "".join(notes[:_NAMES_SHOWN])
+
+
+def _held(state_dict) -> str:
+    names = list(state_dict)
+    if not names:
+        return "no tensors"
+    shown = ", ".join(repr(name) for name in names[:_NAMES_SHOWN])
+    more = ", ..." if len(names) > _NAMES_SHOWN else ""
+    count = "1 tensor" if len(names) == 1 else f"{len(names)} tensors"
+    return f"{count}: {shown}{more}"

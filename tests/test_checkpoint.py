@@ -1,0 +1,1100 @@
+"""Learned gamma and beta from trained checkpoints: finding, loading, exporting.
+
+The state dicts below are built in the tests with the names and shapes of the
+projects that use RevIN; each builder names the project and the file it
+follows. The reference formulas are transcribed from those files, in their
+(batch, time, channels) layout, and never call this package.
+"""
+
+import io
+import pickle
+import re
+import sys
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from iTransformer import iTransformer, iTransformer2D, iTransformerFFT
+from iTransformer.revin import RevIN as ReferenceRevIN
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sklearn_revin import RevINTransformer
+from sklearn_revin.nn import RevIN
+
+EPS = 1e-5
+
+# ------------------------------------------------------ the projects' formulas
+
+
+def original_revin(x, affine_weight, affine_bias, eps=EPS, subtract_last=False):
+    """RevIN as ts-kim/RevIN RevIN.py computes it, on (batch, time, channels).
+
+    yuqinie98/PatchTST PatchTST_supervised/layers/RevIN.py and
+    thuml/Time-Series-Library layers/StandardNorm.py (Normalize) add
+    ``subtract_last``; unit8co/darts darts/models/components/
+    layer_norm_variants.py (RINorm) is the same without it. Returns the
+    normalized windows and the ``denorm`` function (``_denormalize``).
+    """
+    mean = x.mean(axis=1, keepdims=True)
+    stdev = np.sqrt(x.var(axis=1, keepdims=True) + eps)  # unbiased=False
+    center = x[:, -1:, :] if subtract_last else mean  # x[:, -1, :].unsqueeze(1)
+    normalized = (x - center) / stdev * affine_weight + affine_bias
+
+    def denormalize(y):
+        y = (y - affine_bias) / (affine_weight + eps * eps)
+        return y * stdev + center
+
+    return normalized, denormalize
+
+
+def neuralforecast_revin_multivariate(x, affine_weight, affine_bias, eps=EPS):
+    """RevINMultivariate of Nixtla/neuralforecast neuralforecast/common/_modules.py.
+
+    ``affine_weight`` and ``affine_bias`` have shape (1, 1, channels).
+    """
+    batch_mean = x.mean(axis=1, keepdims=True)
+    batch_std = np.sqrt(x.var(axis=1, keepdims=True) + eps)
+    normalized = (x - batch_mean) / batch_std * affine_weight + affine_bias
+
+    def denormalize(y):
+        return (y - affine_bias) / affine_weight * batch_std + batch_mean
+
+    return normalized, denormalize
+
+
+def _btc(windows):
+    """(n_instances, n_variates, n_steps) <-> (batch, time, channels)."""
+    return windows.transpose(0, 2, 1)
+
+
+# ------------------------------------------------------------------- windows
+
+
+def _windows(rng, n_instances=6, n_variates=3, n_steps=12, small=False):
+    """Windows with an offset; ``small`` gives variances between 1e-9 and 1e-5.
+
+    There ``sqrt(var + eps)`` and ``sqrt(max(var, eps))`` differ by up to 40%
+    for eps=1e-5, so a test on them tells the two eps modes apart.
+    """
+    offsets = rng.uniform(-50, 50, size=(n_instances, n_variates, 1))
+    if small:
+        scales = 10 ** rng.uniform(-4.5, -2.6, size=(n_instances, n_variates, 1))
+    else:
+        scales = rng.uniform(0.5, 5, size=(n_instances, n_variates, 1))
+    return offsets + scales * rng.standard_normal((n_instances, n_variates, n_steps))
+
+
+def _affine(rng, n_variates, dtype=torch.float32):
+    weight = torch.tensor(rng.uniform(0.5, 2.0, n_variates), dtype=dtype)
+    weight[0] = -weight[0]  # a negative gamma is learnable and must survive
+    bias = torch.tensor(rng.uniform(-1.0, 1.0, n_variates), dtype=dtype)
+    return weight, bias
+
+
+# ------------------------------------------------ state dicts of the projects
+
+
+def _itransformer_model(rng, n_variates=3, lookback=12, cls=iTransformer):
+    """A real iTransformer model with non-trivial RevIN gamma and beta."""
+    kwargs = {"num_time_tokens": 2} if cls is iTransformer2D else {}
+    model = cls(
+        num_variates=n_variates,
+        lookback_len=lookback,
+        depth=1,
+        dim=8,
+        pred_length=4,
+        use_reversible_instance_norm=True,
+        reversible_instance_norm_affine=True,
+        **kwargs,
+    )
+    weight, bias = _affine(rng, n_variates)
+    with torch.no_grad():
+        model.reversible_instance_norm.gamma.copy_(weight.unsqueeze(-1))
+        model.reversible_instance_norm.beta.copy_(bias.unsqueeze(-1))
+    return model
+
+
+def _patchtst_state_dict(weight, bias, decomposition=False):
+    """yuqinie98/PatchTST PatchTST_supervised/models/PatchTST.py.
+
+    ``Model`` holds ``self.model = PatchTST_backbone(...)``, or
+    ``model_trend`` and ``model_res`` with ``decomposition=True``;
+    layers/PatchTST_backbone.py holds ``self.revin_layer = RevIN(c_in, ...)``,
+    a ``TSTiEncoder`` as ``backbone`` and a ``Flatten_Head`` as ``head``.
+    """
+    parts = ("model_trend", "model_res") if decomposition else ("model",)
+    state_dict = {}
+    for part in parts:
+        state_dict |= {
+            f"{part}.revin_layer.affine_weight": weight.clone(),
+            f"{part}.revin_layer.affine_bias": bias.clone(),
+            f"{part}.backbone.W_P.weight": torch.randn(16, 4),
+            f"{part}.backbone.W_P.bias": torch.randn(16),
+            f"{part}.backbone.W_pos": torch.randn(5, 16),
+            f"{part}.backbone.encoder.layers.0.norm_attn.1.weight": torch.ones(16),
+            f"{part}.backbone.encoder.layers.0.norm_attn.1.bias": torch.zeros(16),
+            f"{part}.backbone.encoder.layers.0.norm_attn.1.running_mean": torch.zeros(
+                16
+            ),
+            f"{part}.backbone.encoder.layers.0.norm_attn.1.num_batches_tracked": (
+                torch.tensor(7)
+            ),
+            f"{part}.head.linear.weight": torch.randn(4, 80),
+            f"{part}.head.linear.bias": torch.randn(4),
+        }
+    return state_dict
+
+
+def _timemixer_state_dict(weight, bias, n_scales=1):
+    """thuml/Time-Series-Library models/TimeMixer.py.
+
+    ``self.normalize_layers = ModuleList([Normalize(enc_in, affine=True, ...)
+    for i in range(down_sampling_layers + 1)])``, Normalize from
+    layers/StandardNorm.py: one RevIN per scale.
+    """
+    state_dict = {
+        "enc_embedding.value_embedding.tokenConv.weight": torch.randn(16, 1, 3),
+        "pdm_blocks.0.cross_layer.0.weight": torch.randn(32, 16),
+        "predict_layers.0.weight": torch.randn(4, 12),
+        "projection_layer.weight": torch.randn(1, 16),
+    }
+    for scale in range(n_scales):
+        state_dict[f"normalize_layers.{scale}.affine_weight"] = weight.clone()
+        state_dict[f"normalize_layers.{scale}.affine_bias"] = bias.clone()
+    return state_dict
+
+
+def _darts_checkpoint(weight, bias, past_covariates=False):
+    """A unit8co/darts Lightning checkpoint of a model with RIN.
+
+    darts/models/forecasting/pl_forecasting_module.py holds ``self.rin =
+    RINorm(...)`` (darts/models/components/layer_norm_variants.py), whose
+    series parameters stay at ``rin.affine_weight`` and whose covariate groups
+    are ``rin.past_cov_norm`` and ``rin.future_cov_norm``.
+    """
+    state_dict = {
+        "rin.affine_weight": weight.clone(),
+        "rin.affine_bias": bias.clone(),
+        "encoders.0.dense.0.weight": torch.randn(16, 12),
+        "decoders.0.dense.0.weight": torch.randn(8, 16),
+    }
+    if past_covariates:
+        state_dict["rin.past_cov_norm.affine_weight"] = torch.ones(2)
+        state_dict["rin.past_cov_norm.affine_bias"] = torch.zeros(2)
+    return _lightning(state_dict)
+
+
+def _tsmixer_checkpoint(weight, bias):
+    """A Nixtla/neuralforecast TSMixer Lightning checkpoint.
+
+    neuralforecast/models/tsmixer.py: ``self.norm =
+    RevINMultivariate(num_features=n_series, affine=True)``, whose parameters
+    have shape (1, 1, n_series) (neuralforecast/common/_modules.py).
+    """
+    return _lightning(
+        {
+            "norm.affine_weight": weight.clone().reshape(1, 1, -1),
+            "norm.affine_bias": bias.clone().reshape(1, 1, -1),
+            "mixing_layers.0.temporal_mixer.temporal_norm.weight": torch.ones(36),
+            "mixing_layers.0.temporal_mixer.temporal_lin.weight": torch.randn(12, 12),
+            "out.weight": torch.randn(4, 12),
+        }
+    )
+
+
+def _temporal_norm_state_dict(n_variates):
+    """Nixtla/neuralforecast neuralforecast/common/_scalers.py TemporalNorm.
+
+    The windows models (common/_base_model.py) hold ``self.scaler =
+    TemporalNorm(scaler_type, dim=1, num_features=...)``; with
+    ``scaler_type="revin"`` its parameters have shape (1, 1, C, 1).
+    """
+    return {
+        "scaler.revin_bias": torch.zeros(1, 1, n_variates, 1),
+        "scaler.revin_weight": torch.ones(1, 1, n_variates, 1),
+        "mlp.0.weight": torch.randn(8, 12),
+    }
+
+
+def _lightning(state_dict):
+    """The layout of a PyTorch Lightning ``.ckpt`` (plain hyper-parameters)."""
+    return {
+        "epoch": 3,
+        "global_step": 120,
+        "pytorch-lightning_version": "2.4.0",
+        "state_dict": state_dict,
+        "loops": {"fit_loop": {"epoch_progress": {"current": {"completed": 3}}}},
+        "callbacks": {},
+        "optimizer_states": [
+            {
+                "state": {0: {"step": torch.tensor(120.0), "exp_avg": torch.ones(3)}},
+                "param_groups": [{"lr": 1e-3, "params": [0]}],
+            }
+        ],
+        "lr_schedulers": [],
+        "hyper_parameters": {"input_chunk_length": 12, "lr": 1e-3},
+    }
+
+
+# ------------------------------------------------------------ naming table
+
+
+def test_checkpoint_itransformer_file_matches_model_revin(tmp_path):
+    """Check transform and inverse against the real itransformer model's RevIN."""
+    rng = np.random.RandomState(0)
+    model = _itransformer_model(rng)
+    path = tmp_path / "itransformer.pt"
+    torch.save(model.state_dict(), path)
+    X = _windows(rng).astype(np.float32)
+    Y = rng.standard_normal((X.shape[0], 3, 4)).astype(np.float32)
+
+    revin = RevINTransformer(checkpoint=path).fit(X)
+    with torch.no_grad():
+        normalized, reverse_fn = model.reversible_instance_norm(torch.from_numpy(X))
+        restored = reverse_fn(torch.from_numpy(Y))
+
+    assert revin.checkpoint_key_ == "reversible_instance_norm"
+    assert revin.eps_mode_ == "clamp"
+    assert_array_equal(
+        revin.gamma_, model.reversible_instance_norm.gamma.detach().double()[:, 0]
+    )
+    assert_allclose(revin.transform(X), normalized.numpy(), rtol=1e-5, atol=1e-5)
+    assert_allclose(revin.inverse_transform(Y), restored.numpy(), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("cls", [iTransformer, iTransformer2D, iTransformerFFT])
+def test_checkpoint_itransformer_models_and_module_source(cls):
+    """Check each itransformer model class, passed as a module, is read."""
+    rng = np.random.RandomState(1)
+    model = _itransformer_model(rng, cls=cls)
+    X = _windows(rng).astype(np.float32)
+
+    revin = RevINTransformer(checkpoint=model).fit(X)
+    with torch.no_grad():
+        normalized, _ = model.reversible_instance_norm(torch.from_numpy(X))
+
+    assert_allclose(revin.transform(X), normalized.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_checkpoint_sklearn_revin_module_in_a_model():
+    """Check a model holding this package's nn.RevIN is read like the reference."""
+    rng = np.random.RandomState(2)
+    layer = RevIN(3)
+    weight, bias = _affine(rng, 3)
+    with torch.no_grad():
+        layer.gamma.copy_(weight.unsqueeze(-1))
+        layer.beta.copy_(bias.unsqueeze(-1))
+    model = torch.nn.Sequential(layer, torch.nn.Linear(12, 4))
+    X = _windows(rng)
+
+    revin = RevINTransformer(checkpoint=model.state_dict()).fit(X)
+
+    assert revin.checkpoint_key_ == "0"
+    assert revin.eps_mode_ == "clamp"
+    assert_array_equal(revin.gamma_, weight.double().numpy())
+    assert_array_equal(revin.beta_, bias.double().numpy())
+
+
+_AFFINE_SOURCES = {
+    # name: (builder of the checkpoint from weight and bias, layer key)
+    "ts-kim RevIN": (
+        lambda w, b: {"affine_weight": w.clone(), "affine_bias": b.clone()},
+        "",
+    ),
+    "PatchTST": (_patchtst_state_dict, "model.revin_layer"),
+    "Time-Series-Library Normalize": (_timemixer_state_dict, "normalize_layers.0"),
+    "darts RINorm": (_darts_checkpoint, "rin"),
+}
+
+
+@pytest.mark.parametrize("source", list(_AFFINE_SOURCES))
+@pytest.mark.parametrize("small", [False, True])
+def test_checkpoint_affine_family_matches_project_formula(source, small):
+    """Check the affine_weight family against the original RevIN formula."""
+    rng = np.random.RandomState(3)
+    build, key = _AFFINE_SOURCES[source]
+    weight, bias = _affine(rng, 3)
+    X = _windows(rng, small=small)
+    Y = rng.standard_normal((X.shape[0], 3, 5))
+    w, b = weight.double().numpy(), bias.double().numpy()
+    expected, denormalize = original_revin(_btc(X), w, b)
+
+    revin = RevINTransformer(checkpoint=build(weight, bias)).fit(X)
+
+    assert revin.checkpoint_key_ == key
+    assert revin.eps_mode_ == "add"
+    assert_allclose(revin.transform(X), _btc(expected), rtol=1e-9, atol=1e-9)
+    # The original divides by affine_weight + eps**2 on the way back; this
+    # package keeps its exact inverse: a relative eps**2 / w apart.
+    assert_allclose(
+        revin.inverse_transform(Y), _btc(denormalize(_btc(Y))), rtol=1e-8, atol=1e-9
+    )
+    assert_allclose(revin.inverse_transform(revin.transform(X)), X, rtol=1e-12)
+    if small:  # the test tells the eps modes apart
+        clamped = RevINTransformer(checkpoint=build(weight, bias), eps_mode="clamp")
+        difference = np.abs(clamped.fit_transform(X) - _btc(expected)).max()
+        assert difference > 1e-2
+
+
+@pytest.mark.parametrize("source", ["PatchTST", "Time-Series-Library Normalize"])
+@pytest.mark.parametrize("small", [False, True])
+def test_checkpoint_subtract_last_matches_project_formula(source, small):
+    """Check center="last" against subtract_last=True of PatchTST and TSLib."""
+    rng = np.random.RandomState(4)
+    build, _ = _AFFINE_SOURCES[source]
+    weight, bias = _affine(rng, 3)
+    X = _windows(rng, small=small)
+    Y = rng.standard_normal((X.shape[0], 3, 5))
+    w, b = weight.double().numpy(), bias.double().numpy()
+    expected, denormalize = original_revin(_btc(X), w, b, subtract_last=True)
+
+    revin = RevINTransformer(checkpoint=build(weight, bias), center="last").fit(X)
+
+    assert_allclose(revin.transform(X), _btc(expected), rtol=1e-9, atol=1e-9)
+    assert_allclose(revin.mean_, X[:, :, -1])
+    assert_allclose(
+        revin.inverse_transform(Y), _btc(denormalize(_btc(Y))), rtol=1e-8, atol=1e-9
+    )
+    stats = revin.instance_statistics(X)
+    assert_allclose(
+        revin.inverse_transform(revin.transform(X), statistics=stats), X, rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("small", [False, True])
+def test_checkpoint_neuralforecast_revin_multivariate_matches_formula(small):
+    """Check neuralforecast's RevINMultivariate, shape (1, 1, V), and its formula."""
+    rng = np.random.RandomState(5)
+    weight, bias = _affine(rng, 3)
+    X = _windows(rng, small=small)
+    Y = rng.standard_normal((X.shape[0], 3, 5))
+    w = weight.double().numpy().reshape(1, 1, -1)
+    b = bias.double().numpy().reshape(1, 1, -1)
+    expected, denormalize = neuralforecast_revin_multivariate(_btc(X), w, b)
+
+    revin = RevINTransformer(checkpoint=_tsmixer_checkpoint(weight, bias)).fit(X)
+
+    assert revin.checkpoint_key_ == "norm"
+    assert revin.eps_mode_ == "add"
+    assert revin.gamma_.shape == (3,)
+    assert_allclose(revin.transform(X), _btc(expected), rtol=1e-9, atol=1e-9)
+    assert_allclose(
+        revin.inverse_transform(Y), _btc(denormalize(_btc(Y))), rtol=1e-9, atol=1e-9
+    )
+
+
+def test_checkpoint_eps_mode_default_and_override():
+    """Check eps_mode="auto" follows the source and an explicit value wins."""
+    rng = np.random.RandomState(6)
+    X = _windows(rng)
+    weight, bias = _affine(rng, 3)
+    affine_source = _patchtst_state_dict(weight, bias)
+    gamma_source = _itransformer_model(rng).state_dict()
+
+    assert RevINTransformer().fit(X).eps_mode_ == "clamp"
+    assert RevINTransformer(gamma=[1, 2, 3], n_variates=3).fit(X).eps_mode_ == "clamp"
+    assert RevINTransformer(checkpoint=gamma_source).fit(X).eps_mode_ == "clamp"
+    assert RevINTransformer(checkpoint=affine_source).fit(X).eps_mode_ == "add"
+    assert (
+        RevINTransformer(checkpoint=affine_source, eps_mode="clamp").fit(X).eps_mode_
+        == "clamp"
+    )
+    assert RevINTransformer(eps_mode="add").fit(X).eps_mode_ == "add"
+
+
+def test_checkpoint_eps_mode_add_without_checkpoint_matches_formula():
+    """Check eps_mode="add" with plain parameters against the original formula."""
+    rng = np.random.RandomState(7)
+    X = _windows(rng, small=True)
+    w, b = np.array([1.5, -0.5, 2.0]), np.array([0.1, 0.0, -1.0])
+    expected, _ = original_revin(_btc(X), w, b)
+
+    Z = RevINTransformer(gamma=w, beta=b, eps_mode="add").fit_transform(X)
+
+    assert_allclose(Z, _btc(expected), rtol=1e-9, atol=1e-9)
+
+
+# ------------------------------------------------------ nesting and prefixes
+
+
+@pytest.mark.parametrize(
+    "container", ["state_dict", "model", "model_state_dict", "module"]
+)
+def test_checkpoint_nesting_containers_in_files(tmp_path, container):
+    """Check weights nested as real checkpoints nest them are found in a file."""
+    rng = np.random.RandomState(8)
+    weight, bias = _affine(rng, 3)
+    content = {"epoch": 2, container: _patchtst_state_dict(weight, bias)}
+    if container == "state_dict":
+        content = _lightning(_patchtst_state_dict(weight, bias))
+    path = tmp_path / "model.ckpt"
+    torch.save(content, path)
+
+    revin = RevINTransformer(checkpoint=str(path)).fit(_windows(rng))
+
+    assert revin.checkpoint_key_ == "model.revin_layer"
+    assert_array_equal(revin.gamma_, weight.double().numpy())
+
+
+def test_checkpoint_container_without_tensors_is_skipped():
+    """Check a "model" entry of hyper-parameters does not hide the weights."""
+    rng = np.random.RandomState(27)
+    weight, bias = _affine(rng, 3)
+    content = {
+        "model": {"name": "PatchTST", "d_model": 16},
+        "model_state_dict": _patchtst_state_dict(weight, bias),
+    }
+
+    revin = RevINTransformer(checkpoint=content).fit(_windows(rng))
+
+    assert_array_equal(revin.beta_, bias.double().numpy())
+
+
+def test_checkpoint_data_parallel_and_compile_prefixes():
+    """Check DataParallel/DDP "module." and torch.compile "_orig_mod." prefixes."""
+    rng = np.random.RandomState(9)
+    model = _itransformer_model(rng)
+    X = _windows(rng)
+    wrapped = {
+        "DataParallel": torch.nn.DataParallel(model).state_dict(),
+        "compile": torch.compile(model).state_dict(),
+    }
+    assert next(iter(wrapped["DataParallel"])).startswith("module.")
+    assert next(iter(wrapped["compile"])).startswith("_orig_mod.")
+    expected = model.reversible_instance_norm.gamma.detach().double()[:, 0].numpy()
+
+    for state_dict in wrapped.values():
+        for key in (
+            None,
+            "reversible_instance_norm",
+            "module.reversible_instance_norm",
+        ):
+            revin = RevINTransformer(checkpoint=state_dict, checkpoint_key=key).fit(X)
+            assert revin.checkpoint_key_ == "reversible_instance_norm"
+            assert_array_equal(revin.gamma_, expected)
+
+
+@given(
+    n_variates=st.integers(1, 5),
+    family=st.sampled_from(["gamma", "affine", "affine3d"]),
+    layer=st.sampled_from(["revin", "model.revin_layer", "net.blocks.0.norm", ""]),
+    wrapper=st.sampled_from(["", "module.", "_orig_mod.", "module._orig_mod."]),
+    containers=st.lists(
+        st.sampled_from(["state_dict", "model", "model_state_dict", "module"]),
+        max_size=2,
+    ),
+    values=st.lists(st.floats(-3, 3, allow_subnormal=False), min_size=10, max_size=10),
+)
+def test_checkpoint_found_behind_any_wrapping(
+    n_variates, family, layer, wrapper, containers, values
+):
+    """Check the layer and its values are found whatever the wrapping."""
+    weight = np.array(values[:n_variates])
+    bias = np.array(values[5 : 5 + n_variates])
+    shape = {"gamma": (-1, 1), "affine": (-1,), "affine3d": (1, 1, -1)}[family]
+    names = ("gamma", "beta") if family == "gamma" else ("affine_weight", "affine_bias")
+    prefix = wrapper + (f"{layer}." if layer else "")
+    content = {
+        f"{prefix}{names[0]}": torch.from_numpy(weight.reshape(shape)),
+        f"{prefix}{names[1]}": torch.from_numpy(bias.reshape(shape)),
+        f"{wrapper}head.weight": torch.ones(2, 4),
+    }
+    for container in containers:
+        content = {container: content, "epoch": 1}
+    X = np.random.RandomState(0).standard_normal((2, n_variates, 4))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # |gamma| < eps clamps
+        revin = RevINTransformer(checkpoint=content).fit(X)
+
+    assert revin.checkpoint_key_ == layer
+    assert_array_equal(revin.beta_, bias)
+    assert_array_equal(np.abs(revin.gamma_), np.maximum(np.abs(weight), EPS))
+    assert revin.eps_mode_ == ("clamp" if family == "gamma" else "add")
+
+
+# ------------------------------------------------------- choosing the layer
+
+
+def test_checkpoint_several_layers_lists_them_and_asks_for_key():
+    """Check several RevIN layers give an error listing them; a key picks one."""
+    rng = np.random.RandomState(10)
+    weight, bias = _affine(rng, 3)
+    X = _windows(rng)
+    sources = {
+        "PatchTST decomposition": (
+            _patchtst_state_dict(weight, bias, decomposition=True),
+            ["model_trend.revin_layer", "model_res.revin_layer"],
+        ),
+        "TimeMixer scales": (
+            _timemixer_state_dict(weight, bias, n_scales=3),
+            ["normalize_layers.0", "normalize_layers.1", "normalize_layers.2"],
+        ),
+    }
+    for checkpoint, keys in sources.values():
+        with pytest.raises(ValueError, match="checkpoint_key") as excinfo:
+            RevINTransformer(checkpoint=checkpoint).fit(X)
+        message = str(excinfo.value)
+        assert f"holds {len(keys)} RevIN layers" in message
+        for key in keys:
+            assert repr(key) in message
+        revin = RevINTransformer(checkpoint=checkpoint, checkpoint_key=keys[1])
+        assert revin.fit(X).checkpoint_key_ == keys[1]
+
+
+def test_checkpoint_darts_covariate_groups_are_several_layers():
+    """Check darts' RINorm with a covariate group asks which layer to use."""
+    rng = np.random.RandomState(11)
+    weight, bias = _affine(rng, 3)
+    checkpoint = _darts_checkpoint(weight, bias, past_covariates=True)
+    X = _windows(rng)
+
+    with pytest.raises(ValueError, match=r"'rin'.*'rin.past_cov_norm'"):
+        RevINTransformer(checkpoint=checkpoint).fit(X)
+    revin = RevINTransformer(checkpoint=checkpoint, checkpoint_key="rin").fit(X)
+    assert_array_equal(revin.gamma_, weight.double().numpy())
+
+
+def test_checkpoint_key_suffix_ambiguous_is_an_error():
+    """Check a key that ends several layers' names is refused with the list."""
+    weight, bias = _affine(np.random.RandomState(12), 3)
+    checkpoint = _patchtst_state_dict(weight, bias, decomposition=True)
+
+    with pytest.raises(ValueError, match="matches 2 RevIN layers") as excinfo:
+        RevINTransformer(checkpoint=checkpoint, checkpoint_key="revin_layer").fit(
+            _windows(np.random.RandomState(0))
+        )
+    assert "model_trend.revin_layer" in str(excinfo.value)
+
+
+def test_checkpoint_key_may_name_a_parameter():
+    """Check a key naming the layer's weight selects that layer."""
+    weight, bias = _affine(np.random.RandomState(13), 3)
+    checkpoint = _patchtst_state_dict(weight, bias, decomposition=True)
+
+    revin = RevINTransformer(
+        checkpoint=checkpoint, checkpoint_key="model_res.revin_layer.affine_weight"
+    ).fit(_windows(np.random.RandomState(0)))
+
+    assert revin.checkpoint_key_ == "model_res.revin_layer"
+
+
+def test_checkpoint_no_layer_lists_names_held_and_looked_for():
+    """Check a checkpoint without RevIN names a few entries and the names sought."""
+    checkpoint = {f"encoder.layers.{i}.weight": torch.ones(2, 2) for i in range(20)}
+
+    with pytest.raises(ValueError, match="Found no RevIN layer") as excinfo:
+        RevINTransformer(checkpoint=checkpoint).fit(np.ones((2, 4)))
+    message = str(excinfo.value)
+    assert "'encoder.layers.0.weight'" in message
+    assert "'encoder.layers.19.weight'" not in message  # a few, not all
+    assert "20 tensors" in message
+    for name in ("gamma", "beta", "affine_weight", "affine_bias"):
+        assert name in message
+
+
+def test_checkpoint_temporal_norm_is_refused_with_reason():
+    """Check neuralforecast's TemporalNorm is refused, saying why."""
+    checkpoint = _lightning(_temporal_norm_state_dict(3))
+    X = _windows(np.random.RandomState(0))
+
+    for key in (None, "scaler"):
+        with pytest.raises(ValueError, match="TemporalNorm") as excinfo:
+            RevINTransformer(checkpoint=checkpoint, checkpoint_key=key).fit(X)
+        assert "relu(revin_weight)" in str(excinfo.value)
+        assert "not loaded" in str(excinfo.value)
+
+
+def test_checkpoint_temporal_norm_beside_revin_warns_and_loads_revin():
+    """Check a RevIN layer is loaded with a warning about an unused TemporalNorm."""
+    weight, bias = _affine(np.random.RandomState(14), 3)
+    checkpoint = _tsmixer_checkpoint(weight, bias)
+    checkpoint["state_dict"] |= _temporal_norm_state_dict(3)
+
+    with pytest.warns(UserWarning, match="TemporalNorm"):
+        revin = RevINTransformer(checkpoint=checkpoint).fit(
+            _windows(np.random.RandomState(0))
+        )
+    assert revin.checkpoint_key_ == "norm"
+
+
+# ------------------------------------------------------------------- errors
+
+
+def test_checkpoint_key_naming_nothing_is_an_error():
+    """Check an unknown key names itself, the layers found and a few names."""
+    model = _itransformer_model(np.random.RandomState(15))
+
+    with pytest.raises(ValueError, match="'revin_layer' names nothing") as excinfo:
+        RevINTransformer(checkpoint=model, checkpoint_key="revin_layer").fit(
+            _windows(np.random.RandomState(0))
+        )
+    assert "'reversible_instance_norm'" in str(excinfo.value)
+
+
+def test_checkpoint_key_pointing_at_another_layer_is_an_error():
+    """Check a key at a non-RevIN layer names what it holds, with shapes."""
+    checkpoint = {
+        "revin.gamma": torch.ones(3, 1),
+        "revin.beta": torch.zeros(3, 1),
+        "head.weight": torch.ones(4, 12),
+        "head.bias": torch.ones(4),
+    }
+    message = "checkpoint_key='head' does not point at a RevIN layer: it holds "
+    with pytest.raises(ValueError, match=re.escape(message)) as excinfo:
+        RevINTransformer(checkpoint=checkpoint, checkpoint_key="head").fit(
+            _windows(np.random.RandomState(0))
+        )
+    assert "'head.weight' (4, 12)" in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    ("present", "missing"),
+    [("gamma", "beta"), ("beta", "gamma"), ("affine_weight", "affine_bias")],
+)
+def test_checkpoint_weight_without_bias_is_an_error(present, missing):
+    """Check half a layer is refused, naming the entry found and the one missing."""
+    shape = (3, 1) if present in ("gamma", "beta") else (3,)
+    checkpoint = {f"revin.{present}": torch.ones(shape), "head.weight": torch.ones(2)}
+    message = (
+        f"checkpoint_key='revin': the checkpoint holds 'revin.{present}' of shape "
+        f"{shape} but no 'revin.{missing}'"
+    )
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RevINTransformer(checkpoint=checkpoint, checkpoint_key="revin").fit(
+            _windows(np.random.RandomState(0))
+        )
+    with pytest.raises(
+        ValueError, match=re.escape(f"has no partner 'revin.{missing}'")
+    ):
+        RevINTransformer(checkpoint=checkpoint).fit(_windows(np.random.RandomState(0)))
+
+
+def test_checkpoint_unexpected_shape_is_an_error():
+    """Check a gamma of the wrong shape names both shapes and the one expected."""
+    checkpoint = {"norm.gamma": torch.ones(3), "norm.beta": torch.zeros(3)}
+    message = (
+        "checkpoint_key='norm': 'norm.gamma' has shape (3,) and 'norm.beta' has "
+        "shape (3,), but"
+    )
+
+    with pytest.raises(ValueError, match=re.escape(message)) as excinfo:
+        RevINTransformer(checkpoint=checkpoint, checkpoint_key="norm").fit(
+            _windows(np.random.RandomState(0))
+        )
+    assert "(V, 1)" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("layout", ["2d", "3d"])
+def test_checkpoint_n_variates_mismatch_is_an_error(layout):
+    """Check a V that does not match X names the key, the shape and the expected."""
+    model = _itransformer_model(np.random.RandomState(16), n_variates=3)
+    X = _windows(np.random.RandomState(0), n_variates=2)
+    X = X.reshape(X.shape[0], -1) if layout == "2d" else X
+    n_variates = 1 if layout == "2d" else 2
+    message = (
+        "The checkpoint's RevIN layer 'reversible_instance_norm' holds "
+        "'reversible_instance_norm.gamma' of shape (3, 1), that is 3 variate(s), "
+        f"but X has {n_variates} variate(s); expected shape ({n_variates}, 1)."
+    )
+
+    with pytest.raises(ValueError, match=re.escape(message)) as excinfo:
+        RevINTransformer(checkpoint=model).fit(X)
+    assert ("pass n_variates=3" in str(excinfo.value)) == (layout == "2d")
+
+
+def test_checkpoint_2d_input_with_n_variates():
+    """Check 2-D variate-major X works with the checkpoint's V as n_variates."""
+    rng = np.random.RandomState(17)
+    model = _itransformer_model(rng)
+    X = _windows(rng)
+
+    revin = RevINTransformer(checkpoint=model, n_variates=3).fit(X.reshape(6, -1))
+    reference = RevINTransformer(checkpoint=model).fit(X)
+
+    assert_allclose(
+        revin.transform(X.reshape(6, -1)), reference.transform(X).reshape(6, -1)
+    )
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_checkpoint_non_finite_values_are_an_error(bad):
+    """Check a NaN or inf in the learned parameters is refused, naming the entry."""
+    checkpoint = {
+        "revin.affine_weight": torch.tensor([1.0, bad, 2.0]),
+        "revin.affine_bias": torch.zeros(3),
+    }
+    message = "The checkpoint's 'revin.affine_weight' (shape (3,)) holds 1 non-finite"
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RevINTransformer(checkpoint=checkpoint).fit(_windows(np.random.RandomState(0)))
+
+
+def test_checkpoint_with_gamma_or_beta_is_an_error():
+    """Check gamma/beta parameters together with a checkpoint are refused."""
+    model = _itransformer_model(np.random.RandomState(18))
+    X = _windows(np.random.RandomState(0))
+
+    for params in ({"gamma": [1.0, 1.0, 1.0]}, {"beta": [0.0, 0.0, 0.0]}):
+        with pytest.raises(ValueError, match="cannot be combined with checkpoint"):
+            RevINTransformer(checkpoint=model, **params).fit(X)
+
+
+def test_checkpoint_parameter_types_are_validated():
+    """Check checkpoint, checkpoint_key, eps_mode and center are validated."""
+    X = np.ones((2, 4))
+    for params in (
+        {"checkpoint": 3},
+        {"checkpoint_key": 3},
+        {"eps_mode": "sqrt"},
+        {"center": "median"},
+    ):
+        with pytest.raises(InvalidParameterError):
+            RevINTransformer(**params).fit(X)
+
+
+def test_checkpoint_file_that_is_not_a_state_dict_is_an_error(tmp_path):
+    """Check a torch file of another object, or not a torch file, is refused."""
+    not_a_dict = tmp_path / "list.pt"
+    torch.save([torch.ones(3)], not_a_dict)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"this is not a checkpoint")
+
+    with pytest.raises(ValueError, match="holds a list, not a state dict"):
+        RevINTransformer(checkpoint=not_a_dict).fit(np.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"Could not read .* as a torch checkpoint"):
+        RevINTransformer(checkpoint=garbage).fit(np.ones((2, 4)))
+    with pytest.raises(FileNotFoundError):
+        RevINTransformer(checkpoint=tmp_path / "missing.pt").fit(np.ones((2, 4)))
+
+
+# ----------------------------------------------------------------- security
+
+
+class _CreatesFile:
+    """Unpickling this object opens (so creates) a file: code run from a file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _torch_file_with_payload(path, target):
+    torch.save(_CreatesFile(str(target)), path)
+
+
+def _torch_file_with_weights_and_payload(path, target):
+    torch.save(
+        {
+            "state_dict": {
+                "revin.gamma": torch.ones(3, 1),
+                "revin.beta": torch.ones(3, 1),
+            },
+            "hyper_parameters": {"callback": _CreatesFile(str(target))},
+        },
+        path,
+    )
+
+
+def _raw_pickle_with_payload(path, target):
+    # protocol 2, as torch's legacy format; torch refuses newer protocols'
+    # framing before it reaches the global (tested below too).
+    path.write_bytes(pickle.dumps(_CreatesFile(str(target)), protocol=2))
+
+
+def _raw_pickle_protocol_5_with_payload(path, target):
+    path.write_bytes(pickle.dumps(_CreatesFile(str(target)), protocol=5))
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        _torch_file_with_payload,
+        _torch_file_with_weights_and_payload,
+        _raw_pickle_with_payload,
+        _raw_pickle_protocol_5_with_payload,
+    ],
+)
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
+def test_checkpoint_crafted_pickle_is_refused_and_never_run(tmp_path, write):
+    """Check a pickle whose loading would create a file is refused, file absent."""
+    target = tmp_path / "pwned.txt"
+    path = tmp_path / "model.pt"
+    write(path, target)
+
+    with pytest.raises(ValueError, match="Refused to load") as excinfo:
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 4)))
+    assert "weights_only=True" in str(excinfo.value)
+    if write is not _raw_pickle_protocol_5_with_payload:
+        assert "io.open" in str(excinfo.value)  # what builtins.open pickles as
+    assert not target.exists()
+    with pytest.raises(ValueError, match="Refused to load"):
+        RevINTransformer.from_checkpoint(path)
+    assert not target.exists()
+
+
+def test_checkpoint_crafted_pickle_payload_is_real(tmp_path):
+    """Check the payload of the security test does create the file when unpickled."""
+    target = tmp_path / "pwned.txt"
+    path = tmp_path / "model.pt"
+    _torch_file_with_payload(path, target)
+    with zipfile.ZipFile(path) as archive:
+        data = archive.read(
+            next(n for n in archive.namelist() if n.endswith("data.pkl"))
+        )
+
+    pickle.loads(data).close()  # what an unrestricted load would do
+
+    assert target.exists()
+
+
+# --------------------------------------------------------------- safetensors
+
+
+def test_checkpoint_safetensors_round_trip(tmp_path):
+    """Check to_module -> .safetensors -> checkpoint gives the same transformer."""
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    rng = np.random.RandomState(19)
+    weight, bias = _affine(rng, 3)
+    X = _windows(rng)
+    first = RevINTransformer(checkpoint=_patchtst_state_dict(weight, bias)).fit(X)
+    path = tmp_path / "revin.safetensors"
+    module = first.to_module(dtype=torch.float64)
+    safetensors_torch.save_file(module.state_dict(), str(path))
+
+    second = RevINTransformer(checkpoint=path, eps_mode="add").fit(X)
+
+    assert second.checkpoint_key_ == ""
+    assert_array_equal(second.gamma_, first.gamma_)
+    assert_array_equal(second.beta_, first.beta_)
+    assert_allclose(second.transform(X), first.transform(X), rtol=1e-12)
+
+
+def test_checkpoint_safetensors_of_a_model(tmp_path):
+    """Check a model's state dict saved with safetensors is found like a torch file."""
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    rng = np.random.RandomState(20)
+    model = _itransformer_model(rng)
+    path = tmp_path / "model.safetensors"
+    safetensors_torch.save_model(model, str(path))
+    X = _windows(rng)
+
+    revin = RevINTransformer(checkpoint=str(path)).fit(X)
+
+    assert_array_equal(
+        revin.gamma_, model.reversible_instance_norm.gamma.detach().double()[:, 0]
+    )
+
+
+def test_checkpoint_safetensors_missing_is_a_clear_import_error(tmp_path, monkeypatch):
+    """Check reading .safetensors without the package says how to install it."""
+    monkeypatch.setitem(sys.modules, "safetensors", None)
+    monkeypatch.setitem(sys.modules, "safetensors.torch", None)
+
+    with pytest.raises(ImportError, match="pip install safetensors"):
+        RevINTransformer(checkpoint=tmp_path / "x.safetensors").fit(np.ones((2, 4)))
+
+
+# ------------------------------------------------------------- way back
+
+
+def test_to_module_loads_into_itransformer_revin():
+    """Check to_module's state dict loads strictly into the reference RevIN."""
+    rng = np.random.RandomState(21)
+    model = _itransformer_model(rng)
+    X = _windows(rng).astype(np.float32)
+    revin = RevINTransformer(checkpoint=model).fit(X)
+
+    state_dict = revin.to_module().state_dict()
+    reference = ReferenceRevIN(3)
+    reference.load_state_dict(state_dict)
+    with torch.no_grad():
+        normalized, _ = reference(torch.from_numpy(X))
+
+    assert {name: tuple(t.shape) for name, t in state_dict.items()} == {
+        "gamma": (3, 1),
+        "beta": (3, 1),
+    }
+    assert_allclose(revin.transform(X), normalized.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("center", ["mean", "last"])
+def test_to_module_reproduces_transformer_and_project_formula(center):
+    """Check to_module keeps eps_mode and center, as PatchTST computes them."""
+    rng = np.random.RandomState(22)
+    weight, bias = _affine(rng, 3, dtype=torch.float64)
+    X = _windows(rng, small=True)
+    Y = rng.standard_normal((X.shape[0], 3, 4))
+    revin = RevINTransformer(
+        checkpoint=_patchtst_state_dict(weight, bias), center=center
+    ).fit(X)
+    expected, denormalize = original_revin(
+        _btc(X), weight.numpy(), bias.numpy(), subtract_last=center == "last"
+    )
+
+    module = revin.to_module(dtype=torch.float64)
+    with torch.no_grad():
+        normalized, reverse_fn = module(torch.from_numpy(X))
+        restored = reverse_fn(torch.from_numpy(Y))
+
+    assert module.eps_mode == "add"
+    assert module.center == center
+    assert_allclose(normalized.numpy(), revin.transform(X), rtol=1e-12, atol=1e-12)
+    assert_allclose(normalized.numpy(), _btc(expected), rtol=1e-9, atol=1e-9)
+    assert_allclose(restored.numpy(), revin.inverse_transform(Y), rtol=1e-12)
+    assert_allclose(restored.numpy(), _btc(denormalize(_btc(Y))), rtol=1e-8)
+
+
+def test_to_module_requires_fit():
+    """Check to_module on an unfitted transformer raises NotFittedError."""
+    with pytest.raises(NotFittedError):
+        RevINTransformer().to_module()
+
+
+def test_nn_revin_rejects_unknown_eps_mode_and_center():
+    """Check nn.RevIN validates its eps_mode and center."""
+    with pytest.raises(ValueError, match="eps_mode must be one of"):
+        RevIN(3, eps_mode="sqrt")
+    with pytest.raises(ValueError, match="center must be one of"):
+        RevIN(3, center="median")
+    assert "eps_mode='add', center='last'" in repr(
+        RevIN(3, eps_mode="add", center="last")
+    )
+
+
+# ----------------------------------------------- from_checkpoint, pickle, clone
+
+
+class _RecordingUnpickler(pickle.Unpickler):
+    """Unpickler that records the modules of the globals a pickle needs."""
+
+    def __init__(self, data):
+        super().__init__(io.BytesIO(data))
+        self.modules = set()
+
+    def find_class(self, module, name):
+        self.modules.add(module)
+        return super().find_class(module, name)
+
+
+def _unpickle_recording(data):
+    unpickler = _RecordingUnpickler(data)
+    return unpickler.load(), unpickler.modules
+
+
+def test_checkpoint_fitted_from_path_pickles_without_file_or_torch(tmp_path):
+    """Check a fitted transformer pickles without the file and without torch."""
+    rng = np.random.RandomState(23)
+    path = tmp_path / "itransformer.pt"
+    torch.save(_itransformer_model(rng).state_dict(), path)
+    X = _windows(rng)
+    revin = RevINTransformer(checkpoint=path).fit(X)
+    expected = revin.transform(X)
+
+    data = pickle.dumps(revin)
+    path.unlink()
+    restored, modules = _unpickle_recording(data)
+
+    assert not any(module.startswith("torch") for module in modules)
+    assert restored.checkpoint == path
+    assert_array_equal(restored.transform(X), expected)
+    assert_array_equal(clone(revin).checkpoint, path)
+
+
+@pytest.mark.parametrize("kind", ["module", "state dict", "from_checkpoint"])
+def test_checkpoint_in_memory_pickles_as_its_revin_layer(kind):
+    """Check a module or state dict pickles as the RevIN layer's NumPy arrays."""
+    rng = np.random.RandomState(24)
+    model = _itransformer_model(rng)
+    X = _windows(rng)
+    revin = {
+        "module": RevINTransformer(checkpoint=model),
+        "state dict": RevINTransformer(checkpoint=model.state_dict()),
+        "from_checkpoint": RevINTransformer.from_checkpoint(model),
+    }[kind].fit(X)
+    expected = revin.transform(X)
+
+    restored, modules = _unpickle_recording(pickle.dumps(revin))
+
+    assert not any(module.startswith("torch") for module in modules)
+    assert sorted(restored.checkpoint) == [
+        "reversible_instance_norm.beta",
+        "reversible_instance_norm.gamma",
+    ]
+    assert all(isinstance(v, np.ndarray) for v in restored.checkpoint.values())
+    assert_array_equal(restored.transform(X), expected)
+    refitted = restored.fit(X)  # the arrays are a checkpoint on their own
+    assert_array_equal(refitted.gamma_, revin.gamma_)
+    assert_array_equal(refitted.transform(X), expected)
+
+
+def test_checkpoint_fit_leaves_the_checkpoint_unchanged():
+    """Check fit neither mutates nor replaces a module or state dict checkpoint."""
+    rng = np.random.RandomState(28)
+    model = _itransformer_model(rng)
+    state_dict = {k: v.clone() for k, v in model.state_dict().items()}
+    X = _windows(rng)
+
+    for checkpoint in (model, state_dict):
+        revin = RevINTransformer(checkpoint=checkpoint)
+        revin.fit(X)
+        assert revin.checkpoint is checkpoint
+        after = checkpoint.state_dict() if checkpoint is model else checkpoint
+        assert after.keys() == model.state_dict().keys()
+        for name, value in after.items():
+            assert torch.equal(value, state_dict[name])
+
+
+def test_checkpoint_clone_keeps_the_checkpoint_parameter():
+    """Check clone keeps checkpoint and checkpoint_key (a module is deep-copied)."""
+    model = _itransformer_model(np.random.RandomState(25))
+    X = _windows(np.random.RandomState(0))
+    revin = RevINTransformer(
+        checkpoint=model, checkpoint_key="reversible_instance_norm"
+    )
+
+    cloned = clone(revin)
+
+    assert cloned.checkpoint_key == "reversible_instance_norm"
+    assert isinstance(cloned.checkpoint, type(model))
+    for name, value in model.state_dict().items():
+        assert torch.equal(cloned.checkpoint.state_dict()[name], value)
+    assert_array_equal(cloned.fit(X).gamma_, revin.fit(X).gamma_)
+
+
+def test_from_checkpoint_reads_now_and_keeps_only_the_layer(tmp_path):
+    """Check from_checkpoint fails at once and keeps the layer's arrays only."""
+    rng = np.random.RandomState(26)
+    weight, bias = _affine(rng, 3)
+    path = tmp_path / "patchtst.pth"
+    torch.save(_patchtst_state_dict(weight, bias, decomposition=True), path)
+
+    with pytest.raises(ValueError, match="holds 2 RevIN layers"):
+        RevINTransformer.from_checkpoint(path)
+    revin = RevINTransformer.from_checkpoint(
+        path, key="model_res.revin_layer", eps=1e-3
+    )
+    path.unlink()
+
+    assert revin.checkpoint_key == "model_res.revin_layer"
+    assert revin.eps == 1e-3
+    assert sorted(revin.checkpoint) == [
+        "model_res.revin_layer.affine_bias",
+        "model_res.revin_layer.affine_weight",
+    ]
+    revin.fit(_windows(rng))
+    assert revin.eps_mode_ == "add"
+    assert_array_equal(revin.gamma_, weight.double().numpy())
+    assert_array_equal(
+        clone(revin).checkpoint["model_res.revin_layer.affine_bias"], bias
+    )
