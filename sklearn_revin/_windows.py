@@ -1,0 +1,238 @@
+"""make_windows: a time series as tabular (input window, forecast horizon) pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from sklearn.utils._dataframe import is_pandas_df_or_series, is_polars_df_or_series
+
+from . import _dask
+
+__all__ = ["make_windows"]
+
+
+def make_windows(
+    series,
+    window: int,
+    horizon: int,
+    *,
+    step: int = 1,
+    target: int | str | Sequence[int | str] | None = None,
+) -> tuple[Any, Any]:
+    """Cut a time series into input windows and the horizons that follow them.
+
+    Window ``i`` starts at time ``i * step``: its inputs are the ``window``
+    values from there, its targets the ``horizon`` values right after. The
+    result is laid out as :class:`RevINTransformer` and
+    :class:`RevINRegressor` expect: one row per window, variate-major (the
+    first ``window`` columns of ``X`` are variate 0, the next ones variate 1,
+    and so on; likewise for ``Y`` with ``horizon`` columns per target).
+
+    Parameters
+    ----------
+    series : array-like of shape (n_times,) or (n_times, n_variates)
+        The series, oldest value first: a 1-D or 2-D array-like, a pandas
+        Series or DataFrame, or a polars Series or DataFrame, of numbers. NaN
+        is kept as it is. A dask array or DataFrame gives lazy dask arrays
+        (see the scaling page).
+    window : int
+        Number of steps in each input window, at least 1.
+    horizon : int
+        Number of steps to forecast after each window, at least 1.
+    step : int, default=1
+        Distance in steps between the starts of consecutive windows.
+    target : int, str or sequence of them, default=None
+        The variates to forecast, by position or (for data frames) by column
+        name, in the order of ``Y``'s blocks; None means all variates.
+
+    Returns
+    -------
+    X : ndarray, pandas.DataFrame or polars.DataFrame of shape \
+            (n_windows, n_variates * window)
+        Input windows, with ``n_windows = (n_times - window - horizon) // step
+        + 1``.
+    Y : ndarray, pandas.DataFrame or polars.DataFrame of shape \
+            (n_windows, n_targets * horizon)
+        The ``horizon`` values after each window, for each target variate.
+
+    Raises
+    ------
+    ValueError
+        If the series is shorter than ``window + horizon``, is not 1-D or 2-D,
+        holds no numbers, or if ``target`` names no variate of it.
+
+    See Also
+    --------
+    RevINRegressor : Fits a regressor on these windows with RevIN around it.
+    numpy.lib.stride_tricks.sliding_window_view : The strided view used here.
+
+    Notes
+    -----
+    Nothing is copied when it need not be: for NumPy input with one variate
+    (or one target), ``X`` (or ``Y``) is a read-only strided view of
+    ``series``; with several variates each of ``X`` and ``Y`` is one copy
+    (variate-major rows do not exist in the memory of a (time, variate)
+    array). Copy a view before writing into it.
+
+    pandas and polars input give a data frame of the same library, with
+    feature names such as ``"co2[t-2]"``, ``"co2[t-1]"``, ``"co2[t]"`` for
+    the inputs (``t`` is the last input step) and ``"co2[t+1]"``... for the
+    targets, so that ``get_feature_names_out`` and ``set_output`` carry them.
+    A pandas result is indexed by the time of each window's last input step.
+    An unnamed pandas Series is called ``"x0"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_revin import make_windows
+    >>> X, Y = make_windows(np.arange(7.0), window=3, horizon=2)
+    >>> X
+    array([[0., 1., 2.],
+           [1., 2., 3.],
+           [2., 3., 4.]])
+    >>> Y
+    array([[3., 4.],
+           [4., 5.],
+           [5., 6.]])
+    >>> series = np.column_stack([np.arange(6.0), 10 * np.arange(6.0)])
+    >>> X, Y = make_windows(series, window=2, horizon=1, step=2, target=1)
+    >>> X  # variate 0 then variate 1
+    array([[ 0.,  1.,  0., 10.],
+           [ 2.,  3., 20., 30.]])
+    >>> Y
+    array([[20.],
+           [40.]])
+    >>> import pandas as pd
+    >>> X, Y = make_windows(pd.Series([1.0, 2.0, 3.0, 4.0], name="co2"), 2, 1)
+    >>> list(X.columns), list(Y.columns)
+    (['co2[t-1]', 'co2[t]'], ['co2[t+1]'])
+    """
+    if _dask.is_dask_collection(series):
+        return _dask.make_windows(series, window, horizon, step=step, target=target)
+    window = _check_positive_int(window, "window")
+    horizon = _check_positive_int(horizon, "horizon")
+    step = _check_positive_int(step, "step")
+    values, names, index, library = _as_time_by_variate(series)
+    targets = _resolve_target(target, names, values.shape[1])
+
+    n_times, n_variates = values.shape
+    if n_times < window + horizon:
+        raise ValueError(
+            f"The series has {n_times} step(s), but window + horizon = "
+            f"{window} + {horizon} = {window + horizon} are needed for one "
+            "window and its horizon."
+        )
+    # (n_windows, n_variates, window + horizon): a strided view, no copy.
+    spans = sliding_window_view(values, window + horizon, axis=0)[::step]
+    n_windows = spans.shape[0]
+    X = spans[:, :, :window].reshape(n_windows, n_variates * window)
+    # A slice keeps Y a view where it can be; a list of several targets is
+    # fancy indexing, which makes the one copy.
+    Y = spans[:, targets, window:].reshape(n_windows, -1)
+
+    if library is None:
+        return X, Y
+    target_names = (
+        names[targets]
+        if isinstance(targets, slice)
+        else [names[position] for position in targets]
+    )
+    x_names = [
+        f"{name}[t-{lag}]" if lag else f"{name}[t]"
+        for name in names
+        for lag in range(window - 1, -1, -1)
+    ]
+    y_names = [f"{name}[t+{h}]" for name in target_names for h in range(1, horizon + 1)]
+    if library == "pandas":
+        import pandas as pd
+
+        row_index = index[window - 1 :: step][:n_windows]
+        return (
+            pd.DataFrame(X, index=row_index, columns=x_names, copy=False),
+            pd.DataFrame(Y, index=row_index, columns=y_names, copy=False),
+        )
+    import polars as pl
+
+    return (
+        pl.DataFrame(X, schema=x_names, orient="row"),
+        pl.DataFrame(Y, schema=y_names, orient="row"),
+    )
+
+
+def _check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+    return int(value)
+
+
+def _as_time_by_variate(series):
+    """Return the values as (n_times, n_variates), the names, the index, the library."""
+    if is_pandas_df_or_series(series):
+        if series.ndim == 1:
+            names = ["x0" if series.name is None else str(series.name)]
+        else:
+            names = [str(column) for column in series.columns]
+        values, index, library = series.to_numpy(), series.index, "pandas"
+    elif is_polars_df_or_series(series):
+        names = [series.name] if hasattr(series, "dtype") else list(series.columns)
+        names = [name if name else "x0" for name in names]
+        values, index, library = series.to_numpy(), None, "polars"
+    else:
+        names, index, library = None, None, None
+        values = np.asarray(series)
+    if values.ndim == 1:
+        values = values[:, np.newaxis]
+    if values.ndim != 2:
+        raise ValueError(
+            "series must be 1-D (n_times,) or 2-D (n_times, n_variates); got "
+            f"shape {values.shape}."
+        )
+    if values.dtype.kind not in "biuf":
+        raise ValueError(
+            "series must hold numbers (bool, integer or float); got dtype "
+            f"{values.dtype}."
+        )
+    if values.shape[1] == 0:
+        raise ValueError("series has no variate (0 columns).")
+    return values, names, index, library
+
+
+def _resolve_target(target, names, n_variates):
+    """Return the target variates as a slice (all) or a list of positions."""
+    if target is None:
+        return slice(None)
+    if isinstance(target, str) or np.ndim(target) == 0:
+        requested = [target]
+    else:
+        requested = list(target)
+    if not requested:
+        raise ValueError("target must name at least one variate; got an empty list.")
+    positions = []
+    for item in requested:
+        if isinstance(item, str):
+            if names is None or item not in names:
+                known = "it has no column names" if names is None else names
+                raise ValueError(
+                    f"target {item!r} is not a variate of the series ({known})."
+                )
+            positions.append(names.index(item))
+        elif isinstance(item, Integral) and not isinstance(item, bool):
+            if not -n_variates <= item < n_variates:
+                raise ValueError(
+                    f"target {item} is out of range for a series with "
+                    f"{n_variates} variate(s)."
+                )
+            positions.append(int(item) % n_variates)
+        else:
+            raise ValueError(
+                f"target must be variate positions or column names; got {item!r}."
+            )
+    if len(set(positions)) != len(positions):
+        raise ValueError(f"target must not repeat a variate; got {requested!r}.")
+    if len(positions) == 1:  # a basic index: Y stays a view of the series
+        return slice(positions[0], positions[0] + 1)
+    return positions

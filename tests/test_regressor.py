@@ -1,0 +1,574 @@
+"""Tests of RevINRegressor (and of RevINTransformer.normalize_with, which it uses)."""
+
+import pickle
+import re
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LinearRegression, Ridge
+from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
+from sklearn.multioutput import MultiOutputRegressor
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.neural_network import MLPRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_limits
+
+from sklearn_revin import RevINRegressor, RevINTransformer, make_windows
+
+
+@pytest.fixture(autouse=True)
+def _one_openmp_thread():
+    """Run HistGradientBoosting single-threaded: on these tiny data sets, OpenMP
+    threads on a busy 2-core CI machine cost seconds per fit instead of saving any."""
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
+
+
+def numpy_statistics(X, n_variates, eps=1e-5):
+    """Per-window mean and sqrt(max(biased variance, eps)), shape (n, n_variates)."""
+    windows = X.reshape(X.shape[0], n_variates, -1)
+    return windows.mean(axis=-1), np.sqrt(np.maximum(windows.var(axis=-1), eps))
+
+
+def hand_written_forecast(
+    regressor, X_train, Y_train, X_test, *, n_variates, targets, gamma, beta, eps=1e-5
+):
+    """Normalize, fit, predict and denormalize, from the formula, in NumPy."""
+    gamma = np.asarray(gamma, float)
+    beta = np.asarray(beta, float)
+
+    def normalize(values, mean, scale, variates):
+        blocks = values.reshape(values.shape[0], len(variates), -1)
+        z = (blocks - mean[:, variates, None]) / scale[:, variates, None]
+        return (z * gamma[variates, None] + beta[variates, None]).reshape(values.shape)
+
+    def denormalize(values, mean, scale, variates):
+        blocks = values.reshape(values.shape[0], len(variates), -1)
+        y = (blocks - beta[variates, None]) / gamma[variates, None]
+        return (y * scale[:, variates, None] + mean[:, variates, None]).reshape(
+            values.shape
+        )
+
+    all_variates = list(range(n_variates))
+    mean, scale = numpy_statistics(X_train, n_variates, eps)
+    model = clone(regressor).fit(
+        normalize(X_train, mean, scale, all_variates),
+        normalize(Y_train, mean, scale, targets),
+    )
+    mean, scale = numpy_statistics(X_test, n_variates, eps)
+    Y_z = model.predict(normalize(X_test, mean, scale, all_variates))
+    return denormalize(Y_z.reshape(X_test.shape[0], -1), mean, scale, targets)
+
+
+def trending_series(rng, n_times, n_variates):
+    """Random walks with drift and offsets far from zero, (n_times, n_variates)."""
+    steps = rng.normal(loc=0.3, size=(n_times, n_variates))
+    return 100 * rng.uniform(1, 5, size=n_variates) + np.cumsum(steps, axis=0)
+
+
+# ------------------------------------------------------------ the arithmetic
+
+
+AFFINE_CASES = [
+    (1, [0], [1.0], [0.0]),
+    (1, [0], [2.0], [-0.5]),
+    (3, [0, 1, 2], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0]),
+    (3, [2, 0], [1.5, -0.7, 0.3], [0.1, 0.0, -2.0]),
+]
+
+
+def _fit_predict(regressor, n_variates, targets, gamma, beta, seed):
+    rng = np.random.RandomState(seed)
+    series = trending_series(rng, 160, n_variates)
+    X, Y = make_windows(series, 12, 3, target=targets)
+    X_train, Y_train, X_test = X[:100], Y[:100], X[100:]
+    model = RevINRegressor(
+        regressor,
+        n_variates=n_variates,
+        target_variates=targets,
+        revin=RevINTransformer(gamma=gamma, beta=beta, device="cpu"),
+    )
+    return X_train, Y_train, X_test, model.fit(X_train, Y_train).predict(X_test)
+
+
+@pytest.mark.parametrize("alpha", [1e-3, 0.3, 10.0])
+@pytest.mark.parametrize(("n_variates", "targets", "gamma", "beta"), AFFINE_CASES)
+def test_revin_regressor_equals_numpy_normalize_fit_predict_denormalize(
+    global_random_seed, alpha, n_variates, targets, gamma, beta
+):
+    """Check predictions against the NumPy formula around a clone of the regressor.
+
+    A linear model's predictions are continuous in its inputs, so the last-bit
+    differences between NumPy's and torch's arithmetic stay at that level.
+    """
+    X_train, Y_train, X_test, predicted = _fit_predict(
+        Ridge(alpha=alpha), n_variates, targets, gamma, beta, global_random_seed
+    )
+    expected = hand_written_forecast(
+        Ridge(alpha=alpha),
+        X_train,
+        Y_train,
+        X_test,
+        n_variates=n_variates,
+        targets=targets,
+        gamma=gamma,
+        beta=beta,
+    )
+    assert predicted.shape == expected.shape == (X_test.shape[0], 3 * len(targets))
+    assert_allclose(predicted, expected, rtol=1e-7, atol=1e-7 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize(
+    "regressor",
+    [
+        Ridge(alpha=0.3),
+        RandomForestRegressor(n_estimators=5, random_state=0),
+        KNeighborsRegressor(n_neighbors=3),
+        MLPRegressor(hidden_layer_sizes=(8,), max_iter=300, random_state=0),
+        MultiOutputRegressor(HistGradientBoostingRegressor(max_iter=10)),
+    ],
+    ids=["ridge", "forest", "knn", "mlp", "multioutput-hgb"],
+)
+@pytest.mark.parametrize(("n_variates", "targets", "gamma", "beta"), AFFINE_CASES)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_revin_regressor_equals_hand_written_pipeline_with_the_transformer(
+    global_random_seed, regressor, n_variates, targets, gamma, beta
+):
+    """Check any multi-output regressor against the transformer's steps by hand.
+
+    Trees and neighbours jump at split points and ties, so the reference is
+    written with the transformer's public methods (the same arithmetic, to the
+    last bit) rather than with NumPy (tested above for a linear model).
+    """
+    X_train, Y_train, X_test, predicted = _fit_predict(
+        regressor, n_variates, targets, gamma, beta, global_random_seed
+    )
+
+    revin = RevINTransformer(n_variates=n_variates, gamma=gamma, beta=beta)
+    X_train_z = revin.fit_transform(X_train)
+    Y_train_z = revin.normalize_with(
+        Y_train, (revin.mean_, revin.scale_), variates=targets
+    )
+    model = clone(regressor).fit(X_train_z, Y_train_z)
+    test_statistics = revin.instance_statistics(X_test)
+    Y_test_z = model.predict(revin.transform(X_test))
+    expected = revin.inverse_transform(
+        Y_test_z, statistics=test_statistics, variates=targets
+    )
+    assert predicted.shape == (X_test.shape[0], 3 * len(targets))
+    assert_allclose(predicted, expected, rtol=1e-12)
+
+
+def test_revin_regressor_regressor_sees_normalized_data():
+    """Check that the inner regressor is fitted on per-window normalized X and y."""
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 80, 1)[:, 0], 10, 2)
+    model = RevINRegressor(LinearRegression()).fit(X, Y)
+    mean, scale = numpy_statistics(X, 1)
+    # a linear model fitted on the normalized pair reproduces its coefficients
+    reference = LinearRegression().fit((X - mean) / scale, (Y - mean) / scale)
+    assert_allclose(model.regressor_.coef_, reference.coef_, rtol=1e-6, atol=1e-9)
+    assert_allclose(model.revin_.mean_, mean)
+    assert_allclose(model.revin_.scale_, scale)
+
+
+def test_revin_regressor_is_invariant_to_the_level_of_each_window():
+    """Check that shifting and scaling a window shifts and scales its forecast."""
+    rng = np.random.RandomState(1)
+    X, Y = make_windows(trending_series(rng, 120, 1)[:, 0], 16, 4)
+    model = RevINRegressor(RandomForestRegressor(n_estimators=5, random_state=0))
+    model.fit(X, Y)
+    shift = rng.uniform(-1e3, 1e3, size=(X.shape[0], 1))
+    factor = rng.uniform(0.5, 20, size=(X.shape[0], 1))
+    assert_allclose(
+        model.predict(X * factor + shift),
+        model.predict(X) * factor + shift,
+        rtol=1e-6,
+        atol=1e-6 * np.abs(shift).max(),
+    )
+
+
+# --------------------------------------------------------------- shapes of y
+
+
+def test_revin_regressor_1d_y_gives_1d_predictions():
+    """Check that a 1-D y (one step, one target) gives 1-D predictions."""
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 60, 1)[:, 0], 8, 1)
+    model = RevINRegressor(Ridge()).fit(X, Y[:, 0])
+    assert model.predict(X).shape == (X.shape[0],)
+    column = RevINRegressor(Ridge()).fit(X, Y)
+    assert column.predict(X).shape == (X.shape[0], 1)
+    assert_allclose(model.predict(X), column.predict(X)[:, 0])
+
+
+def test_revin_regressor_forwards_fit_params():
+    """Check that sample_weight reaches the regressor's fit."""
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 80, 1)[:, 0], 8, 2)
+    weight = rng.uniform(0.1, 5.0, size=X.shape[0])
+    predicted = RevINRegressor(Ridge()).fit(X, Y, sample_weight=weight).predict(X)
+    mean, scale = numpy_statistics(X, 1)
+    reference = Ridge().fit(
+        (X - mean) / scale, (Y - mean) / scale, sample_weight=weight
+    )
+    expected = reference.predict((X - mean) / scale) * scale + mean
+    assert_allclose(predicted, expected, rtol=1e-7)
+    unweighted = RevINRegressor(Ridge()).fit(X, Y).predict(X)
+    assert not np.allclose(predicted, unweighted)
+
+
+def test_revin_regressor_nan_windows_with_a_nan_tolerant_regressor():
+    """Check that NaN in a window is ignored by RevIN and handled by the regressor."""
+    rng = np.random.RandomState(0)
+    series = trending_series(rng, 100, 1)[:, 0]
+    series[[10, 50]] = np.nan
+    X, Y = make_windows(series, 8, 1)
+    keep = ~np.isnan(Y[:, 0])
+    model = RevINRegressor(HistGradientBoostingRegressor(max_iter=10))
+    predicted = model.fit(X[keep], Y[keep, 0]).predict(X)
+    assert np.isfinite(predicted).all()
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        RevINRegressor(Ridge()).fit(X[keep], Y[keep, 0])
+
+
+# -------------------------------------------------------------------- errors
+
+
+def test_revin_regressor_y_none_is_an_error():
+    """Check the message scikit-learn expects when y is None."""
+    with pytest.raises(ValueError, match="requires y to be passed, but the target y"):
+        RevINRegressor().fit(np.ones((5, 4)), None)
+
+
+def test_revin_regressor_y_width_must_be_a_multiple_of_the_targets():
+    """Check the error for y that cannot be split into the target variates."""
+    X = np.random.RandomState(0).normal(size=(10, 6))
+    message = (
+        "y has 3 column(s), which is not a multiple of the 2 target variate(s) "
+        "(target_variates=None)"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RevINRegressor(n_variates=2).fit(X, np.ones((10, 3)))
+
+
+@pytest.mark.parametrize(
+    ("target_variates", "message"),
+    [
+        (2, "target_variates must be indices in [0, 2) for windows of 2 variate(s)"),
+        ([0, 0], "target_variates must not repeat; got [0, 0]"),
+        ([], "target_variates must be a variate index or a non-empty list"),
+        ([0.5], "target_variates must be a variate index or a non-empty list"),
+    ],
+)
+def test_revin_regressor_bad_target_variates_are_errors(target_variates, message):
+    """Check the errors for target variates that the windows do not have."""
+    X = np.random.RandomState(0).normal(size=(10, 6))
+    model = RevINRegressor(n_variates=2, target_variates=target_variates)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model.fit(X, np.ones(10))
+
+
+def test_revin_regressor_conflicting_n_variates_is_an_error():
+    """Check that n_variates may not contradict the revin transformer's."""
+    model = RevINRegressor(n_variates=2, revin=RevINTransformer(n_variates=3))
+    with pytest.raises(ValueError, match="n_variates=2, but the revin transformer"):
+        model.fit(np.ones((4, 6)), np.ones(4))
+
+
+def test_revin_regressor_width_not_divisible_by_n_variates_is_an_error():
+    """Check that the transformer's layout error reaches the user."""
+    with pytest.raises(ValueError, match=re.escape("X has 5 feature(s)")):
+        RevINRegressor(n_variates=2).fit(np.ones((4, 5)), np.ones(4))
+
+
+def test_revin_regressor_revin_parameter_is_cloned_and_used():
+    """Check that a configured transformer is cloned, with n_variates filled in."""
+    revin = RevINTransformer(gamma=[2.0, 3.0], beta=[1.0, -1.0], eps=1e-3)
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 60, 2), 6, 1, target=1)
+    model = RevINRegressor(Ridge(), n_variates=2, target_variates=1, revin=revin)
+    model.fit(X, Y)
+    assert model.revin_ is not revin
+    assert revin.n_variates is None  # the user's object is left as it was
+    assert not hasattr(revin, "mean_")
+    assert model.revin_.n_variates_ == 2
+    assert_allclose(model.revin_.gamma_, [2.0, 3.0])
+    assert model.revin_.eps == 1e-3
+
+
+def test_revin_regressor_never_writes_into_x_or_y():
+    """Check that a revin with copy=False does not make the regressor write in place."""
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 60, 1)[:, 0], 6, 2)
+    X, Y = np.array(X), np.array(Y)  # writable copies
+    X_before, Y_before = X.copy(), Y.copy()
+    model = RevINRegressor(Ridge(), revin=RevINTransformer(copy=False))
+    model.fit(X, Y).predict(X)
+    assert_allclose(X, X_before, rtol=0)
+    assert_allclose(Y, Y_before, rtol=0)
+
+
+# ------------------------------------------------ scikit-learn integration
+
+# The checks fit on 2-D X with 1 to 10 columns; read as two variate-major
+# windows, X with an odd number of columns is not a valid input, and the
+# ValueError it gives is the documented behaviour (see the test above).
+_ODD_WIDTH = (
+    "the check's X has an odd number of columns, which cannot be split into "
+    "n_variates=2 windows; the ValueError is the documented behaviour"
+)
+
+
+def _expected_failed_checks(estimator):
+    if estimator.n_variates == 2:
+        return {
+            name: _ODD_WIDTH
+            for name in (
+                "check_estimators_dtypes",
+                "check_fit_score_takes_y",
+                "check_pipeline_consistency",
+                "check_estimators_nan_inf",
+                "check_estimators_pickle",
+                "check_f_contiguous_array_estimator",
+                "check_supervised_y_2d",
+                "check_methods_sample_order_invariance",
+                "check_methods_subset_invariance",
+                "check_dict_unchanged",
+                "check_dont_overwrite_parameters",
+                "check_fit2d_predict1d",
+            )
+        }
+    return {}
+
+
+@parametrize_with_checks(
+    [
+        RevINRegressor(),
+        RevINRegressor(
+            RandomForestRegressor(n_estimators=5, random_state=0),
+            revin=RevINTransformer(gamma=[2.0], beta=[0.5], eps=1e-3, device="cpu"),
+        ),
+        RevINRegressor(HistGradientBoostingRegressor(max_iter=10)),
+        RevINRegressor(KNeighborsRegressor(), n_variates=2, target_variates=[1]),
+    ],
+    expected_failed_checks=_expected_failed_checks,
+)
+def test_revin_regressor_passes_estimator_checks(estimator, check):
+    """Check scikit-learn's estimator contract."""
+    check(estimator)
+
+
+def test_revin_regressor_get_and_set_params_reach_inside():
+    """Check nested parameters of the regressor and the transformer."""
+    model = RevINRegressor(Ridge(alpha=2.0), revin=RevINTransformer(eps=1e-4))
+    params = model.get_params()
+    assert params["regressor__alpha"] == 2.0
+    assert params["revin__eps"] == 1e-4
+
+    model.set_params(regressor__alpha=7.0, revin__eps=1e-3)
+    X, Y = make_windows(np.arange(40.0) ** 1.5, 5, 2)
+    model.fit(X, Y)
+    assert model.regressor_.alpha == 7.0
+    assert model.revin_.eps == 1e-3
+
+
+def test_revin_regressor_in_a_pipeline():
+    """Check the regressor as the last step of a Pipeline, with an imputer first."""
+    rng = np.random.RandomState(0)
+    series = trending_series(rng, 120, 1)[:, 0]
+    X, Y = make_windows(series, 8, 2)
+    X_holes = X.copy()
+    X_holes[::7, 3] = np.nan
+    pipeline = Pipeline(
+        [("impute", SimpleImputer()), ("forecast", RevINRegressor(Ridge()))]
+    )
+    predicted = pipeline.fit(X_holes, Y).predict(X_holes)
+
+    filled = SimpleImputer().fit_transform(X_holes)
+    expected = RevINRegressor(Ridge()).fit(filled, Y).predict(filled)
+    assert_allclose(predicted, expected)
+    assert pipeline.get_params()["forecast__regressor__alpha"] == 1.0
+
+
+def test_revin_regressor_grid_search_with_time_series_split():
+    """Check GridSearchCV over a nested parameter against a hand-written CV loop."""
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 150, 1)[:, 0], 10, 3)
+    cv = TimeSeriesSplit(n_splits=3)
+    alphas = [0.01, 1.0, 100.0]
+    search = GridSearchCV(
+        RevINRegressor(Ridge()),
+        {"regressor__alpha": alphas},
+        cv=cv,
+        scoring="neg_mean_squared_error",
+    ).fit(X, Y)
+
+    by_hand = []
+    for alpha in alphas:
+        scores = []
+        for train, test in cv.split(X):
+            model = RevINRegressor(Ridge(alpha=alpha)).fit(X[train], Y[train])
+            scores.append(-np.mean((model.predict(X[test]) - Y[test]) ** 2))
+        by_hand.append(np.mean(scores))
+    assert_allclose(search.cv_results_["mean_test_score"], by_hand)
+    assert search.best_params_ == {"regressor__alpha": alphas[int(np.argmax(by_hand))]}
+    refit = RevINRegressor(Ridge(alpha=search.best_params_["regressor__alpha"]))
+    assert_allclose(search.predict(X), refit.fit(X, Y).predict(X))
+
+
+def test_revin_regressor_pickle_round_trip():
+    """Check that a fitted regressor predicts the same after pickling."""
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 80, 2), 6, 3, target=0)
+    model = RevINRegressor(
+        RandomForestRegressor(n_estimators=5, random_state=0),
+        n_variates=2,
+        target_variates=0,
+    ).fit(X, Y)
+    restored = pickle.loads(pickle.dumps(model))
+    assert_allclose(restored.predict(X), model.predict(X))
+
+
+def test_revin_regressor_feature_names_from_make_windows():
+    """Check that data-frame windows record their names and are checked at predict."""
+    pd = pytest.importorskip("pandas")
+    series = pd.Series(np.arange(30.0) ** 1.2, name="co2")
+    X, Y = make_windows(series, 4, 2)
+    model = RevINRegressor(Ridge()).fit(X, Y)
+    assert list(model.feature_names_in_) == [
+        "co2[t-3]",
+        "co2[t-2]",
+        "co2[t-1]",
+        "co2[t]",
+    ]
+    plain = RevINRegressor(Ridge()).fit(X.to_numpy(), Y.to_numpy())
+    assert_allclose(model.predict(X), plain.predict(X.to_numpy()))
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(X.rename(columns={"co2[t]": "other"}))
+
+
+def test_revin_regressor_tags_follow_the_regressor():
+    """Check that NaN support and multi-output come from the inner regressor."""
+    from sklearn.utils import get_tags
+
+    hgb = get_tags(RevINRegressor(HistGradientBoostingRegressor()))
+    ridge = get_tags(RevINRegressor(Ridge()))
+    assert hgb.input_tags.allow_nan
+    assert not ridge.input_tags.allow_nan
+    assert ridge.target_tags.multi_output
+    assert not hgb.target_tags.multi_output
+
+
+# ------------------------------------------------- the shipped real series
+
+
+def _forecast_errors(series, window, horizon, regressor, **revin_kwargs):
+    """Test MSE of the naive, raw and RevIN forecasts on a time-ordered 70/30 split."""
+    values = np.asarray(series, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    cut = int(0.7 * len(values))
+    X_train, Y_train = make_windows(values[:cut], window, horizon, target=0)
+    X_test, Y_test = make_windows(values[cut - window :], window, horizon, target=0)
+    naive = np.repeat(X_test[:, [window - 1]], horizon, axis=1)  # target is variate 0
+    raw = clone(regressor).fit(X_train, Y_train).predict(X_test)
+    revin = RevINRegressor(clone(regressor), **revin_kwargs)
+    revin_pred = revin.fit(X_train, Y_train).predict(X_test)
+    return (
+        np.mean((naive - Y_test) ** 2),
+        np.mean((raw - Y_test) ** 2),
+        np.mean((revin_pred - Y_test) ** 2),
+    )
+
+
+@pytest.mark.parametrize("dataset", ["co2", "macrodata"])
+@pytest.mark.parametrize(
+    "regressor",
+    [
+        RandomForestRegressor(n_estimators=20, random_state=0),
+        KNeighborsRegressor(n_neighbors=5),
+    ],
+    ids=["forest", "knn"],
+)
+def test_revin_regressor_trending_real_series_trees_far_worse_raw_far_better_with_revin(
+    dataset, regressor
+):
+    """Check on the shipped trending series: raw >> naive >> RevIN, with margins."""
+    datasets = pytest.importorskip("sklearn_revin.datasets")
+    if dataset == "co2":
+        series, window, horizon, kwargs = datasets.load_co2(), 24, 12, {}
+    else:
+        columns = ["realgdp", "realcons", "realinv", "unemp"]
+        series = datasets.load_macrodata()[columns]
+        window, horizon = 12, 4
+        kwargs = {"n_variates": 4, "target_variates": 0}
+
+    naive, raw, revin = _forecast_errors(series, window, horizon, regressor, **kwargs)
+
+    # Measured (forest): co2 raw 14x naive, RevIN 0.04x; macrodata 180x and 0.33x.
+    assert raw > 5 * naive
+    assert revin < 0.6 * naive
+    assert revin < raw / 50
+
+
+def test_revin_regressor_can_hurt_on_a_stationary_real_series():
+    """Check the documented caveat: on El Nino, RevIN makes Ridge worse."""
+    datasets = pytest.importorskip("sklearn_revin.datasets")
+    naive, raw, revin = _forecast_errors(datasets.load_elnino(), 24, 12, Ridge())
+    # Measured: raw 1.35, RevIN 1.60, naive 9.09. Both beat naive; RevIN loses.
+    assert raw < revin
+    assert revin > 1.1 * raw
+    assert revin < naive
+
+
+# ------------------------------------- RevINTransformer.normalize_with
+
+
+@pytest.mark.parametrize("variates", [None, [0], [2, 0]])
+@pytest.mark.parametrize("layout", ["2d", "3d"])
+def test_revin_transformer_normalize_with_matches_formula_and_inverts(
+    global_random_seed, variates, layout
+):
+    """Check normalize_with against NumPy and as the inverse of inverse_transform."""
+    rng = np.random.RandomState(global_random_seed)
+    gamma, beta = np.array([1.5, -0.7, 0.3]), np.array([0.1, 0.0, -2.0])
+    revin = RevINTransformer(n_variates=3, gamma=gamma, beta=beta, device="cpu")
+    X = rng.normal(loc=50, scale=3, size=(7, 3 * 5))
+    revin.fit(rng.normal(size=(2, 3 * 5)))  # other data: its statistics are unused
+    statistics = revin.instance_statistics(X)
+    selected = [0, 1, 2] if variates is None else variates
+    Y = rng.normal(loc=50, scale=3, size=(7, len(selected), 4))
+    Y_in = Y.reshape(7, -1) if layout == "2d" else Y
+
+    Y_z = revin.normalize_with(Y_in, statistics, variates=variates)
+
+    mean, scale = numpy_statistics(X, 3)
+    expected = (Y - mean[:, selected, None]) / scale[:, selected, None]
+    expected = expected * gamma[selected, None] + beta[selected, None]
+    assert_allclose(Y_z, expected.reshape(Y_in.shape), rtol=1e-10)
+    back = revin.inverse_transform(Y_z, statistics=statistics, variates=variates)
+    assert_allclose(back, Y_in, rtol=1e-12)
+
+
+def test_revin_transformer_normalize_with_own_statistics_is_transform():
+    """Check that normalizing X with its own statistics is transform(X)."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(loc=-20, scale=4, size=(6, 10))
+    revin = RevINTransformer(n_variates=2, gamma=[2.0, 0.5]).fit(X)
+    assert_allclose(
+        revin.normalize_with(X, revin.instance_statistics(X)), revin.transform(X)
+    )
+    assert_allclose(revin.normalize_with(X), revin.transform(X))  # fitted statistics
+
+
+def test_revin_transformer_normalize_with_row_mismatch_is_an_error():
+    """Check that statistics for other rows are refused, not broadcast."""
+    revin = RevINTransformer().fit(np.ones((3, 4)))
+    with pytest.raises(ValueError, match=re.escape("X has 2 instance(s) (rows)")):
+        revin.normalize_with(np.ones((2, 2)))
