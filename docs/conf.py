@@ -198,23 +198,6 @@ def _skip_metadata_request_methods(app, what, name, obj, skip, options):
     return None
 
 
-_TYPE_LINE = re.compile(r"^(\s*[*\w][\w, *]* : )(.+)$")
-_FITTED_NAME = re.compile(r"(?<![`\w])([A-Za-z]\w*_)(?![\w`])")
-
-
-def _quote_fitted_names_in_types(app, what, name, obj, options, lines):
-    # A numpydoc type such as "ndarray of shape (n_variates_,)" is plain
-    # reStructuredText, where a word ending in "_" is a link to a target of
-    # that name. scikit-learn writes (`n_features_in_`,); quote the rest the
-    # same way, in the "name : type" lines only.
-    for i, line in enumerate(lines):
-        match = _TYPE_LINE.match(line)
-        if match:
-            lines[i] = match.group(1) + _FITTED_NAME.sub(r"`\1`", match.group(2))
-
-
 def setup(app):
     app.connect("builder-inited", _check_api_reference)
     app.connect("autodoc-skip-member", _skip_metadata_request_methods)
-    # Before numpydoc (priority 500) turns the sections into reStructuredText.
-    app.connect("autodoc-process-docstring", _quote_fitted_names_in_types, priority=400)

@@ -160,20 +160,20 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Number of variates per window.
     n_steps_ : int
         Number of steps per window.
-    gamma_ : ndarray of shape (n_variates_,)
+    gamma_ : ndarray of shape (`n_variates_`,)
         Effective per-variate scale, after clamping its magnitude at ``eps``.
-    beta_ : ndarray of shape (n_variates_,)
+    beta_ : ndarray of shape (`n_variates_`,)
         Per-variate shift.
     eps_mode_ : {"clamp", "add"}
         The ``eps_mode`` in use, resolved from ``"auto"``.
     checkpoint_key_ : str or None
         Name of the RevIN layer read from ``checkpoint`` (``""`` for a state
         dict of the layer alone); None without a checkpoint.
-    mean_ : ndarray of shape (n_instances, n_variates_)
+    mean_ : ndarray of shape (n_instances, `n_variates_`)
         Mean (or last value, with ``center="last"``) of each window of the
         data seen by :meth:`fit` or :meth:`fit_transform`; used by
         :meth:`inverse_transform`.
-    scale_ : ndarray of shape (n_instances, n_variates_)
+    scale_ : ndarray of shape (n_instances, `n_variates_`)
         Scale ``sqrt(max(variance, eps))`` (or ``sqrt(variance + eps)``) of
         each window of that data.
 
