@@ -108,7 +108,7 @@ def map_with_statistics(estimator, X, method, *, variates=None, statistics=None)
     """
     check_is_fitted(estimator)
     X = _as_dask_array(X)
-    mean, scale = _check_statistics(estimator, statistics)
+    mean, scale = estimator._check_statistics(statistics)
     probe_statistics = (np.ones((1, estimator.n_variates_)),) * 2
     dtype = getattr(estimator, method)(
         _stand_in(X), variates=variates, statistics=probe_statistics, copy=True
@@ -454,29 +454,6 @@ def _format_bytes(n):
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1024
     return f"{n} B"  # pragma: no cover
-
-
-def _check_statistics(estimator, statistics):
-    """Return (mean, scale) as NumPy or dask arrays of shape (n, n_variates_)."""
-    if statistics is None:
-        statistics = (estimator.mean_, estimator.scale_)
-    if not isinstance(statistics, tuple) or len(statistics) != 2:
-        raise ValueError(
-            "statistics must be an InstanceStatistics (or a tuple (mean, "
-            "scale)), as returned by instance_statistics(X); got "
-            f"{type(statistics).__name__}."
-        )
-    checked = []
-    for name, values in zip(("mean", "scale"), statistics, strict=True):
-        if not is_dask_collection(values):
-            values = np.asarray(values)
-        if values.ndim != 2 or values.shape[1] != estimator.n_variates_:
-            raise ValueError(
-                f"statistics.{name} must have shape (n_instances, "
-                f"{estimator.n_variates_}); got shape {tuple(values.shape)}."
-            )
-        checked.append(values)
-    return tuple(checked)
 
 
 def _rows_like(values, X):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -876,14 +877,17 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
         checked = []
         for name, values in zip(("mean", "scale"), statistics, strict=True):
-            values = values if is_tensor(values) else np.asarray(values)
+            if not (is_tensor(values) or _dask.is_dask_collection(values)):
+                values = np.asarray(values)
             if values.ndim != 2 or values.shape[1] != self.n_variates_:
                 raise ValueError(
                     f"statistics.{name} must have shape (n_instances, "
                     f"{self.n_variates_}); got shape {tuple(values.shape)}."
                 )
             checked.append(values)
-        if checked[0].shape != checked[1].shape:
+        # A dask array may not know its row count (NaN) until computed.
+        rows_known = not any(math.isnan(values.shape[0]) for values in checked)
+        if rows_known and checked[0].shape != checked[1].shape:
             raise ValueError(
                 "statistics.mean and statistics.scale must have the same shape; "
                 f"got {tuple(checked[0].shape)} and {tuple(checked[1].shape)}."
