@@ -149,6 +149,9 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     copy : bool, default=True
         If False, :meth:`transform` and :meth:`inverse_transform` write into a
         writable floating point NumPy array or tensor instead of a new one.
+        Infinite values are found in the same pass that normalizes, so with
+        ``copy=False`` the ``ValueError`` for an infinity can come after part
+        of X was already normalized in place.
 
     Attributes
     ----------

@@ -659,3 +659,17 @@ def test_revin_transformer_invariant_to_affine_change_of_units(case, factor, shi
     Z = revin.fit_transform(windows)
     Z_rescaled = revin.fit_transform(windows * factor + shift)
     assert_allclose(Z_rescaled, Z, rtol=1e-6, atol=1e-6)
+
+
+def test_revin_transformer_copy_false_infinity_may_leave_x_partly_normalized():
+    """Check the documented copy=False contract: the error comes, X may be touched.
+
+    The infinity is found by the pass that normalizes, so earlier blocks of a
+    large X are already normalized in place when the ValueError is raised.
+    """
+    X = np.random.RandomState(0).standard_normal((100_000, 64)) + 5.0
+    X[-1, 3] = np.inf
+    revin = RevINTransformer(copy=False).fit(np.zeros((1, 64)))
+    with pytest.raises(ValueError, match="infinity"):
+        revin.transform(X)
+    assert abs(X[0].mean()) < 1e-9  # the first block was normalized
