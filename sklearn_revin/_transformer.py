@@ -33,7 +33,6 @@ from ._backend import (
     resolve_device,
     run_on_device,
     to_numpy,
-    to_tensor,
 )
 from ._checkpoint import find_revin_layer
 from ._functional import (
@@ -376,14 +375,10 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False, copy=False)
         self._check_layout(X)
-        device = resolve_device(self.device, like=X if is_tensor(X) else None)
-        windows = self._as_windows(X, self.n_variates_)
-        source = windows.to(device) if is_tensor(X) else to_tensor(windows, device)
-        with torch.no_grad():
-            stats = self._window_statistics(source)
+        _, mean, scale = self._normalize(X, copy=False, statistics_only=True)
         if is_tensor(X):
-            return InstanceStatistics(stats.loc.to(X.device), stats.scale.to(X.device))
-        return InstanceStatistics(to_numpy(stats.loc), to_numpy(stats.scale))
+            return InstanceStatistics(mean.to(X.device), scale.to(X.device))
+        return InstanceStatistics(to_numpy(mean), to_numpy(scale))
 
     def inverse_transform(
         self,
@@ -523,13 +518,12 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
 
         def compute(source, out):
-            as_tensor = _tensor_factory(source)
             return function(
                 source,
-                as_tensor(mean[:, variates]),
-                as_tensor(scale[:, variates]),
-                as_tensor(self.gamma_[variates]),
-                as_tensor(self.beta_[variates]),
+                as_tensor_like(mean[:, variates], source),
+                as_tensor_like(scale[:, variates], source),
+                as_tensor_like(self.gamma_[variates], source),
+                as_tensor_like(self.beta_[variates], source),
                 out=out,
             )
 
@@ -896,15 +890,6 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"got {tuple(checked[0].shape)} and {tuple(checked[1].shape)}."
             )
         return tuple(checked)
-
-
-def _tensor_factory(like: torch.Tensor):
-    """Return a converter of NumPy arrays or tensors to ``like``'s dtype and device."""
-
-    def as_tensor(values):
-        return torch.as_tensor(values).to(device=like.device, dtype=like.dtype)
-
-    return as_tensor
 
 
 def _validate_tensor(X: torch.Tensor, *, name: str) -> torch.Tensor:
