@@ -553,10 +553,7 @@ def _finish(d, first_mean, residual, variance, last, eps, eps_mode, gamma, beta,
     ``residual`` is the correction of ``first_mean`` (None: none needed);
     ``beta`` None means a zero shift.
     """
-    if eps_mode == "clamp":
-        scale = variance.clamp(min=eps).sqrt_()
-    else:
-        scale = variance.add(eps).sqrt_()
+    scale = _scale(variance, eps, eps_mode)
     if write:
         # (x - loc) * factor + beta = d * factor + (beta - (loc - m1) * factor),
         # where d = x - m1 is small: no cancellation in float32.
