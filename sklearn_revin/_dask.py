@@ -21,7 +21,6 @@ import math
 import os
 import sys
 from copy import copy as shallow_copy
-from numbers import Integral
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -193,6 +192,7 @@ def make_windows(series, window, horizon, *, step=1, target=None):
     Returns lazy dask arrays ``X`` of shape (n_windows, n_variates * window)
     and ``Y`` of shape (n_windows, n_targets * horizon), without names.
     """
+    from ._windows import _check_positive_int
     from ._windows import make_windows as make_windows_in_memory
 
     da = _dask_array_module()
@@ -211,11 +211,9 @@ def make_windows(series, window, horizon, *, step=1, target=None):
     # The in-memory function checks window, horizon, step and target, raises
     # its own error for a series shorter than one span, and gives the output
     # widths and dtype.
-    valid = all(
-        isinstance(n, Integral) and not isinstance(n, bool) and n > 0
-        for n in (window, horizon)
+    span = _check_positive_int(window, "window") + _check_positive_int(
+        horizon, "horizon"
     )
-    span = int(window) + int(horizon) if valid else 1
     stand_in = np.zeros((min(n_times, span), *series.shape[1:]), series.dtype)
     X_probe, Y_probe = make_windows_in_memory(
         stand_in, window, horizon, step=step, target=target
