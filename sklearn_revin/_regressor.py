@@ -12,11 +12,9 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _dask
-from ._transformer import InstanceStatistics, RevINTransformer
+from ._transformer import _FLOAT_DTYPES, InstanceStatistics, RevINTransformer
 
 __all__ = ["RevINRegressor"]
-
-_FLOAT_DTYPES = (np.float64, np.float32)
 
 
 class RevINRegressor(RegressorMixin, BaseEstimator):
