@@ -20,8 +20,11 @@ the same run:
   ``transform(copy=False)`` (in place), ``transform`` with NaN holes and with a
   per-variate affine ``gamma``/``beta``.
 
-Timing: each repeat runs every method once, in a rotating order, so that the
-noise of a shared machine falls on all of them alike; the tables show the
+Timing: each repeat runs every method once, in a new random order (seeded),
+so that the noise of a shared machine falls on all of them alike and no
+method always runs right after the same other one (a method that follows a
+single-threaded or idle stretch can take twice as long on this machine, while
+the second core's thread wakes up); the tables show the
 median of the repeats (after warm-up runs) and its ratio to the median of
 ``numpy.copy`` in the same case.
 
@@ -59,6 +62,7 @@ import torch
 RESULTS = Path(__file__).resolve().parent / "results"
 EPS = 1e-5
 NAN_SEED = 1
+ORDER_SEED = 2
 
 
 @dataclass
@@ -285,7 +289,11 @@ def _sync(device: str) -> None:
 def time_methods(
     case: Case, methods: dict[str, Callable[[], object]], warmup: int = 2
 ) -> dict[str, list[float]]:
-    """Time each method ``case.repeats`` times, interleaved, after warm-up."""
+    """Time each method ``case.repeats`` times, interleaved, after warm-up.
+
+    Every repeat runs the methods in a new random order (seeded), so that each
+    one follows each other one about equally often.
+    """
     names = list(methods)
     for name in names:
         for _ in range(warmup):
@@ -293,9 +301,9 @@ def time_methods(
     _sync(case.device)
     times: dict[str, list[float]] = {name: [] for name in names}
     large = case.shape[0] * case.shape[1] > 1_000_000
-    for repeat in range(case.repeats):
-        shift = repeat % len(names)
-        for name in names[shift:] + names[:shift]:
+    order = np.random.default_rng(ORDER_SEED)
+    for _ in range(case.repeats):
+        for name in order.permutation(names):
             if large:
                 gc.collect()
             start = time.perf_counter()
