@@ -557,31 +557,37 @@ def cpu_idle(seconds: float = 1.0) -> float | None:
     return round((delta[3] + delta[4]) / max(sum(delta), 1), 3)
 
 
-def markdown(
-    results: list[Result], cases: list[Case], info: dict, conditions: dict
-) -> str:
-    lines = ["# sklearn-revin benchmark", ""]
-    lines.append(
+def describe_machine(info: dict) -> str:
+    """Return one line naming the machine and the thread counts of ``info``."""
+    return (
         f"Machine: {info.get('lscpu Model name', platform.processor())}, "
         f"{info.get('lscpu CPU(s)', os.cpu_count())} CPU(s), "
         f"{info.get('lscpu Thread(s) per core', '?')} thread(s) per core; "
         f"torch {info['torch']} with {info['torch_num_threads']} thread(s), "
         f"numpy {info['numpy']}; OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}."
     )
-    lines.append("")
+
+
+def describe_state(state: dict) -> str:
+    """Return the sentence on the machine's load while a case ran."""
+    before, after = state["before"], state["after"]
+    return (
+        f"1-min load average {before['loadavg_1min']:.2f} before, "
+        f"{after['loadavg_1min']:.2f} after; CPU idle {before['cpu_idle']} "
+        f"before, {after['cpu_idle']} after; other processes kept "
+        f"{state.get('other_processes_cores')} core(s) busy on average while it ran."
+    )
+
+
+def markdown(
+    results: list[Result], cases: list[Case], info: dict, conditions: dict
+) -> str:
+    lines = ["# sklearn-revin benchmark", "", describe_machine(info), ""]
     for case in cases:
         lines += [f"## {case.name} ({case.device})", ""]
         state = conditions.get(case.name)
         if state:
-            before, after = state["before"], state["after"]
-            lines += [
-                f"Machine state: 1-min load average {before['loadavg_1min']:.2f} "
-                f"before, {after['loadavg_1min']:.2f} after; CPU idle "
-                f"{before['cpu_idle']} before, {after['cpu_idle']} after; other "
-                f"processes kept {state.get('other_processes_cores')} core(s) busy "
-                "on average while it ran.",
-                "",
-            ]
+            lines += [f"Machine state: {describe_state(state)}", ""]
         lines.append(
             "| method | median | ratio to floor | peak extra memory | peak / output |"
         )
@@ -618,15 +624,7 @@ def restructuredtext(
         lines += [title, "~" * len(title), ""]
         state = conditions.get(case.name)
         if state:
-            before, after = state["before"], state["after"]
-            lines += [
-                f"1-min load average {before['loadavg_1min']:.2f} before, "
-                f"{after['loadavg_1min']:.2f} after; CPU idle {before['cpu_idle']} "
-                f"before, {after['cpu_idle']} after; other processes kept "
-                f"{state.get('other_processes_cores')} core(s) busy on average "
-                "while it ran.",
-                "",
-            ]
+            lines += [describe_state(state), ""]
         lines += [
             ".. list-table::",
             "   :header-rows: 1",
