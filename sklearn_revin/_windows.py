@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from numbers import Integral
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from sklearn.utils._dataframe import is_pandas_df_or_series, is_polars_df_or_series
 
 from . import _dask
 
@@ -169,15 +169,24 @@ def _check_positive_int(value, name: str) -> int:
     return int(value)
 
 
+def _is_frame_of(series, library: str) -> bool:
+    """Return True for a DataFrame or Series of ``library`` ("pandas" or "polars").
+
+    Never imports the library: an object of it can only exist once it is imported.
+    """
+    module = sys.modules.get(library)
+    return module is not None and isinstance(series, (module.DataFrame, module.Series))
+
+
 def _as_time_by_variate(series):
     """Return the values as (n_times, n_variates), the names, the index, the library."""
-    if is_pandas_df_or_series(series):
+    if _is_frame_of(series, "pandas"):
         if series.ndim == 1:
             names = ["x0" if series.name is None else str(series.name)]
         else:
             names = [str(column) for column in series.columns]
         values, index, library = series.to_numpy(), series.index, "pandas"
-    elif is_polars_df_or_series(series):
+    elif _is_frame_of(series, "polars"):
         names = [series.name] if hasattr(series, "dtype") else list(series.columns)
         names = [name if name else "x0" for name in names]
         values, index, library = series.to_numpy(), None, "polars"
