@@ -147,8 +147,10 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         device this machine lacks is a ``ValueError`` at fit.
     copy : bool, default=True
         If False, :meth:`transform` and :meth:`inverse_transform` write into a
-        writable floating point NumPy array or tensor instead of a new one.
-        Infinite values are found in the same pass that normalizes, so with
+        writable floating point NumPy array or tensor instead of a new one,
+        whatever its strides: an array torch cannot view (negative strides,
+        such as a reversed view) is computed in a copy that is then copied
+        into it. Infinite values are found in the same pass that normalizes, so with
         ``copy=False`` the ``ValueError`` for an infinity can come after part
         of X was already normalized in place.
 

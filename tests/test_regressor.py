@@ -572,3 +572,20 @@ def test_revin_transformer_normalize_with_row_mismatch_is_an_error():
     revin = RevINTransformer().fit(np.ones((3, 4)))
     with pytest.raises(ValueError, match=re.escape("X has 2 instance(s) (rows)")):
         revin.normalize_with(np.ones((2, 2)))
+
+
+def test_revin_regressor_reversed_lag_matrix_equals_its_copy():
+    """Check a newest-first lag matrix built as a reversed view, as skforecast's.
+
+    torch cannot view negative strides: fit and predict must copy where needed
+    and give the same forecast as for a contiguous copy.
+    """
+    rng = np.random.RandomState(0)
+    series = np.cumsum(rng.normal(size=200)) + 50
+    windows = np.lib.stride_tricks.sliding_window_view(series, 9)
+    X_reversed, y = windows[:, 7::-1], windows[:, 8][::-1]
+    assert X_reversed.strides[1] < 0
+    assert y.strides[0] < 0
+    model = RevINRegressor().fit(X_reversed, y)
+    reference = RevINRegressor().fit(X_reversed.copy(), y.copy())
+    assert_allclose(model.predict(X_reversed), reference.predict(X_reversed.copy()))
