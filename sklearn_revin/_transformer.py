@@ -291,7 +291,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Fitted transformer.
         """
         if _dask.is_dask_collection(X):
-            _dask.fit(self, X, transform=False)
+            self._fit_dask(X)
             return self
         self._fit(X, transform=False)
         return self
@@ -315,7 +315,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             float64.
         """
         if _dask.is_dask_collection(X):
-            return _dask.fit(self, X, transform=True)
+            return _dask.transform(self._fit_dask(X), X)
         return self._fit(X, transform=True)
 
     def transform(self, X, copy: bool | None = None):
@@ -420,7 +420,11 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         if _dask.is_dask_collection(X):
             return _dask.map_with_statistics(
-                self, X, "inverse_transform", variates=variates, statistics=statistics
+                self,
+                X,
+                "inverse_transform",
+                variates=variates,
+                statistics=self._check_statistics(statistics),
             )
         return self._map_with_statistics(
             X, denormalize, variates=variates, statistics=statistics, copy=copy
@@ -485,7 +489,11 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         if _dask.is_dask_collection(X):
             return _dask.map_with_statistics(
-                self, X, "normalize_with", variates=variates, statistics=statistics
+                self,
+                X,
+                "normalize_with",
+                variates=variates,
+                statistics=self._check_statistics(statistics),
             )
         return self._map_with_statistics(
             X, normalize, variates=variates, statistics=statistics, copy=copy
@@ -668,6 +676,17 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         )
         self.mean_, self.scale_ = to_numpy(mean), to_numpy(scale)
         return out
+
+    def _fit_dask(self, X):
+        """Fit on dask X: the layout on a stand-in row, the statistics lazily.
+
+        The layout, the affine parameters and the feature count depend only on
+        X's shape and dtype; ``mean_`` and ``scale_`` become lazy dask arrays
+        with X's row chunks.
+        """
+        self._fit(_dask.stand_in(X), transform=False)
+        self.mean_, self.scale_ = _dask.instance_statistics(self, X)
+        return self
 
     def _validate_X(self, X, *, reset, copy):
         if is_tensor(X):

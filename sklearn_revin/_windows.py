@@ -111,11 +111,13 @@ def make_windows(
     >>> list(X.columns), list(Y.columns)
     (['co2[t-1]', 'co2[t]'], ['co2[t+1]'])
     """
-    if _dask.is_dask_collection(series):
-        return _dask.make_windows(series, window, horizon, step=step, target=target)
     window = _check_positive_int(window, "window")
     horizon = _check_positive_int(horizon, "horizon")
     step = _check_positive_int(step, "step")
+    if _dask.is_dask_collection(series):
+        return _dask.make_windows(
+            series, window, horizon, step=step, target=target, windowing=make_windows
+        )
     values, names, index, library = _as_time_by_variate(series)
     targets = _resolve_target(target, names, values.shape[1])
 
