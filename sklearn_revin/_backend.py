@@ -12,9 +12,12 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn import get_config
 
 __all__ = [
+    "array_api_tensors",
     "as_tensor_like",
+    "check_array_namespace",
     "empty_like",
     "is_tensor",
     "plan_row_chunks",
@@ -22,6 +25,7 @@ __all__ = [
     "run_on_device",
     "shares_memory",
     "stream_rows",
+    "to_host",
     "to_numpy",
     "to_tensor",
     "torch_can_view",
@@ -199,6 +203,54 @@ def to_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     """Return a tensor as a NumPy array on the host (no copy for CPU tensors)."""
     return tensor.detach().cpu().numpy()
+
+
+def to_host(value):
+    """Return a tensor as a NumPy array on the host; anything else as it is."""
+    return to_numpy(value) if is_tensor(value) else value
+
+
+def check_array_namespace(*arrays, estimator: str) -> None:
+    """Refuse, under array API dispatch, arrays that are neither NumPy nor torch.
+
+    Under ``sklearn.set_config(array_api_dispatch=True)`` scikit-learn's
+    validation keeps an array in its own namespace (CuPy, JAX,
+    array-api-strict...), where the NumPy dtypes passed to it fail with an
+    obscure TypeError; this names the supported kinds instead. With dispatch
+    off, scikit-learn converts such arrays with ``np.asarray``.
+
+    Raises
+    ------
+    TypeError
+        For an array of another array API namespace, under dispatch.
+    """
+    if not get_config()["array_api_dispatch"]:
+        return
+    for array in arrays:
+        if isinstance(array, np.ndarray) or is_tensor(array):
+            continue
+        if hasattr(array, "__array_namespace__"):
+            kind = f"{type(array).__module__}.{type(array).__qualname__}"
+            raise TypeError(
+                f"{estimator} takes NumPy arrays or torch tensors under "
+                f"array_api_dispatch=True; got {kind}. Convert it with "
+                "numpy.asarray or torch.asarray, or turn array_api_dispatch off."
+            )
+
+
+def array_api_tensors(*arrays, estimator: str) -> bool:
+    """Return True if scikit-learn's array API dispatch is on and a tensor is given.
+
+    Under dispatch, scikit-learn's validation keeps a tensor a tensor, so that
+    it would reach code written for NumPy; an estimator that gets True here
+    computes on the host arrays instead (see :func:`to_host`) and returns
+    tensors. NumPy arrays, lists and frames give False, as does everything
+    when dispatch is off (scikit-learn then converts with ``np.asarray``).
+    Other array API namespaces are refused (see
+    :func:`check_array_namespace`).
+    """
+    check_array_namespace(*arrays, estimator=estimator)
+    return get_config()["array_api_dispatch"] and any(map(is_tensor, arrays))
 
 
 def shares_memory(tensor: torch.Tensor, other) -> bool:

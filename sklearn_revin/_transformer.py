@@ -29,6 +29,7 @@ from sklearn.utils.validation import (
 from . import _dask
 from ._backend import (
     as_tensor_like,
+    check_array_namespace,
     is_tensor,
     resolve_device,
     run_on_device,
@@ -694,6 +695,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             _check_n_features(self, X, reset=reset)
             _check_feature_names(self, X, reset=reset)
         else:
+            check_array_namespace(X, estimator=type(self).__name__)
             X = validate_data(
                 self,
                 X,
@@ -938,6 +940,7 @@ def _validate_array(X, *, name: str, copy: bool):
     """Validate X for inverse_transform, which has no fixed width."""
     if is_tensor(X):
         return _validate_tensor(X, name=name)
+    check_array_namespace(X, estimator="RevINTransformer")
     return check_array(
         X,
         dtype=_FLOAT_DTYPES,

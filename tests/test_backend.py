@@ -16,13 +16,16 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from sklearn_revin import RevINTransformer, _backend, _transformer
 from sklearn_revin._backend import (
+    array_api_tensors,
     as_tensor_like,
+    check_array_namespace,
     empty_like,
     plan_row_chunks,
     resolve_device,
     run_on_device,
     shares_memory,
     stream_rows,
+    to_host,
     to_tensor,
     torch_can_view,
 )
@@ -355,3 +358,17 @@ def test_transformer_streams_numpy_through_cuda_in_chunks(monkeypatch, copy):
     assert_allclose(revin.scale_, expected.scale_)
     revin.fit(X)  # statistics only, streamed too
     assert_allclose(revin.mean_, expected.mean_)
+
+
+def test_array_api_helpers_without_dispatch_leave_everything_to_numpy():
+    """Check that with dispatch off tensors are not special and nothing is refused.
+
+    The behaviour under dispatch is tested in test_array_api.py, in an
+    interpreter with SCIPY_ARRAY_API=1, which scikit-learn needs to enable it.
+    """
+    strict = pytest.importorskip("array_api_strict")
+    arrays = (torch.zeros(2), np.zeros(2), strict.asarray([1.0]), [1.0])
+    assert not array_api_tensors(*arrays, estimator="RevINRegressor")
+    check_array_namespace(*arrays, estimator="RevINRegressor")
+    assert isinstance(to_host(torch.ones(2, requires_grad=True)), np.ndarray)
+    assert to_host(arrays[2]) is arrays[2]
