@@ -19,8 +19,6 @@ from sklearn.base import (
 )
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
-    _check_feature_names,
-    _check_n_features,
     check_array,
     check_is_fitted,
     validate_data,
@@ -692,8 +690,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _validate_X(self, X, *, reset, copy):
         if is_tensor(X):
             X = _validate_tensor(X, name="X")
-            _check_n_features(self, X, reset=reset)
-            _check_feature_names(self, X, reset=reset)
+            # The feature count and names alone: a tensor stays a tensor.
+            validate_data(self, X, reset=reset, skip_check_array=True)
         else:
             check_array_namespace(X, estimator=type(self).__name__)
             X = validate_data(

@@ -136,3 +136,51 @@ def test_no_private_member_of_another_object_is_used(name):
         and ast.unparse(node.value) not in ("self", "cls")
     ]
     assert reached == []
+
+
+# Private scikit-learn members the package may import: those of
+# scikit-learn-contrib's project-template (parameter validation and the fit
+# context), present from 1.6, the declared floor that CI's floor step tests,
+# to the newest release. Anything else private needs a public replacement.
+ALLOWED_PRIVATE_SKLEARN = {
+    "sklearn.base": {"_fit_context"},
+    "sklearn.utils._param_validation": None,  # any name
+}
+
+
+def private_sklearn_imports(name):
+    """``module:name`` of each private scikit-learn member module ``name`` imports."""
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            parts = node.module.split(".")
+            if parts[0] != "sklearn":
+                continue
+            private_module = any(part.startswith("_") for part in parts)
+            for alias in node.names:
+                if private_module or alias.name.startswith("_"):
+                    found.append((node.module, alias.name))
+        elif isinstance(node, ast.Import):
+            found.extend(
+                (alias.name, "")
+                for alias in node.names
+                if alias.name.startswith("sklearn.")
+                and any(part.startswith("_") for part in alias.name.split("."))
+            )
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_private_scikit_learn_imports_are_the_project_template_ones(name):
+    """Check that no other private scikit-learn member is imported."""
+    unexpected = [
+        f"{module}:{member}"
+        for module, member in private_sklearn_imports(name)
+        if module not in ALLOWED_PRIVATE_SKLEARN
+        or (
+            ALLOWED_PRIVATE_SKLEARN[module] is not None
+            and member not in ALLOWED_PRIVATE_SKLEARN[module]
+        )
+    ]
+    assert unexpected == []
