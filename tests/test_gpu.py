@@ -122,3 +122,33 @@ def test_gpu_infinity_is_an_error():
     X[7, 3] = float("inf")
     with pytest.raises(ValueError, match="infinity"):
         RevINTransformer().fit_transform(X)
+
+
+@pytest.mark.parametrize("copy", [True, False])
+@pytest.mark.parametrize("view", ["reversed", "fortran", "strided"])
+def test_gpu_numpy_views_of_any_strides_match_cpu(view, copy):
+    """Check device="cuda" on views torch cannot view or that are not contiguous.
+
+    transform streams the rows through the device; inverse_transform converts
+    the array whole (a pinned copy gathers a non-contiguous one). With
+    copy=False the result must be in the view, wherever it was computed.
+    """
+    rng = np.random.RandomState(3)
+    base = rng.normal(size=(60, 48)) * 3 + 10
+    views = {
+        "reversed": lambda a: a[::-1, ::-1],
+        "fortran": lambda a: np.asfortranarray(a),
+        "strided": lambda a: a[::2, ::3],
+    }
+    X = views[view](base.copy())
+    expected = RevINTransformer(n_variates=2, device="cpu").fit(X.copy())
+    expected_Z = expected.transform(X.copy())
+    revin = RevINTransformer(n_variates=2, device="cuda", copy=copy).fit(X)
+    Z = revin.transform(X)
+    assert (Z is X) == (not copy)
+    assert_allclose(Z, expected_Z, rtol=1e-10, atol=1e-10)
+    Z_view = views[view](np.zeros_like(base))
+    Z_view[...] = expected_Z
+    back = revin.inverse_transform(Z_view)
+    assert (back is Z_view) == (not copy)
+    assert_allclose(back, views[view](base), rtol=1e-10, atol=1e-9)
