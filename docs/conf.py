@@ -105,8 +105,12 @@ html_sidebars = {
     page: []
     for page in (
         "index",
+        "install",
         "getting_started",
         "benchmarks",
+        "faq",
+        "related",
+        "citing",
         "comparison",
         "glossary",
         "changelog",
