@@ -256,7 +256,8 @@ def _write_offline_inventories():
                 name, documented = entry if isinstance(entry, tuple) else (entry,) * 2
                 _check_exists(name)
                 uri = page.format(name=documented)
-                lines.append(f"{name} {role} 1 {uri} {documented}")
+                # "-": the reference shows its own text (``~`` shortens it).
+                lines.append(f"{name} {role} 1 {uri} -")
         header = (
             "# Sphinx inventory version 2\n"
             f"# Project: {project}\n"
