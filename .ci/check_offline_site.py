@@ -5,7 +5,8 @@ Usage: python .ci/check_offline_site.py docs/_build/html
 A page that loads a script, a stylesheet or a font from another site (a CDN's
 MathJax, say) shows raw TeX or no styling in an installed copy, on a laptop
 without network or on an air-gapped cluster. Links (``<a href>``) to other
-sites are fine: they are followed only when the reader clicks them.
+sites are fine: they are followed only when the reader clicks them. Links and
+resources within the site must lead to a file that is there.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
 # A URL that leaves the site: a scheme (http:, https:, ...) or protocol-relative.
 REMOTE = re.compile(r"^\s*([a-zA-Z][a-zA-Z0-9+.-]*:|//)")
@@ -26,18 +28,21 @@ CSS_URL = re.compile(r"""(?:url\(\s*['"]?|@import\s+['"])([^'")\s]+)""")
 
 def is_remote(url: str) -> bool:
     """Return whether the browser would fetch ``url`` from another site."""
-    return bool(REMOTE.match(url)) and not url.strip().lower().startswith(
-        LOCAL_SCHEMES
-    )
+    return bool(REMOTE.match(url)) and not url.strip().lower().startswith(LOCAL_SCHEMES)
 
 
 class _Loads(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.remote: list[str] = []
+        self.local: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
+        for key in ("href", "src"):
+            target = attributes.get(key)
+            if target and not is_remote(target) and not target.startswith("#"):
+                self.local.append(target)
         url = None
         if tag in {"script", "img", "iframe", "audio", "video", "source", "embed"}:
             url = attributes.get("src")
@@ -49,17 +54,31 @@ class _Loads(HTMLParser):
             self.remote.append(f"<{tag}> {url}")
 
 
+def _pages(site: Path) -> list[Path]:
+    # _static holds the theme's own template fragments, not pages.
+    return [
+        page
+        for page in sorted(site.rglob("*.html"))
+        if page.relative_to(site).parts[0] != "_static"
+    ]
+
+
 def remote_loads(site: Path) -> list[str]:
-    """Return one line per resource of ``site`` that is loaded from elsewhere."""
+    """Return one line per resource loaded from elsewhere, or link to nothing."""
     problems = []
-    for page in sorted(site.rglob("*.html")):
+    for page in _pages(site):
         parser = _Loads()
         parser.feed(page.read_text(encoding="utf-8", errors="replace"))
-        problems += [f"{page.relative_to(site)}: {item}" for item in parser.remote]
+        name = page.relative_to(site)
+        problems += [f"{name}: loads {item} from the network" for item in parser.remote]
+        for target in parser.local:
+            path = target.split("#")[0].split("?")[0]
+            if path and not (page.parent / unquote(path)).exists():
+                problems.append(f"{name}: link to a missing file {target}")
     for sheet in sorted(site.rglob("*.css")):
         text = sheet.read_text(encoding="utf-8", errors="replace")
         problems += [
-            f"{sheet.relative_to(site)}: url {url}"
+            f"{sheet.relative_to(site)}: loads {url} from the network"
             for url in CSS_URL.findall(text)
             if is_remote(url)
         ]
@@ -72,21 +91,25 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
     site = Path(argv[0])
-    pages = list(site.rglob("*.html"))
+    pages = _pages(site)
     if not pages:
         print(f"no HTML pages under {site}", file=sys.stderr)
         return 1
     problems = remote_loads(site)
     for problem in problems:
-        print(f"remote resource: {problem}", file=sys.stderr)
+        print(problem, file=sys.stderr)
     if problems:
         print(
-            f"{len(problems)} resource(s) of the site load from the network; "
-            "serve them from the site itself (docs/_static or an extension).",
+            f"{len(problems)} problem(s): serve every resource from the site "
+            "itself (docs/_static or an extension), and link to files that are "
+            "there.",
             file=sys.stderr,
         )
         return 1
-    print(f"{len(pages)} pages: every script, stylesheet and image is local.")
+    print(
+        f"{len(pages)} pages: every script, stylesheet and image is local, and "
+        "every link within the site leads to a file."
+    )
     return 0
 
 
