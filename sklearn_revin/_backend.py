@@ -19,6 +19,7 @@ __all__ = [
     "as_tensor_like",
     "check_array_namespace",
     "empty_like",
+    "from_host",
     "is_tensor",
     "plan_row_chunks",
     "resolve_device",
@@ -208,6 +209,11 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
 def to_host(value):
     """Return a tensor as a NumPy array on the host; anything else as it is."""
     return to_numpy(value) if is_tensor(value) else value
+
+
+def from_host(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    """Return a NumPy result as a tensor on ``like``'s device, keeping its dtype."""
+    return _from_numpy(np.asarray(array)).to(like.device)
 
 
 def check_array_namespace(*arrays, estimator: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-import torch
 from sklearn import config_context
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.linear_model import Ridge
@@ -14,7 +13,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _dask
-from ._backend import array_api_tensors, to_host
+from ._backend import array_api_tensors, from_host, to_host
 from ._transformer import _FLOAT_DTYPES, InstanceStatistics, RevINTransformer
 
 __all__ = ["RevINRegressor"]
@@ -221,7 +220,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             # array_api_dispatch=True with a tensor: a tensor on X's device.
             with config_context(array_api_dispatch=False):
                 y_pred = self.predict(to_host(X))
-            return torch.from_numpy(y_pred).to(X.device)
+            return from_host(y_pred, like=X)
         check_is_fitted(self)
         X = validate_data(
             self,
