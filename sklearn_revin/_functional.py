@@ -326,12 +326,34 @@ def _differentiable_statistics(x, *, eps, eps_mode, center):
     _check_no_infinity(x)
     moments = _masked_moments(x, eps=eps, eps_mode=eps_mode, center=center)
     stats = moments.statistics
+    # Finite input: a non-finite variance of a non-empty window is an overflow.
+    _check_overflow(
+        torch.where(moments.empty | torch.isfinite(stats.variance), 0, torch.inf)
+    )
     # An all-NaN window has NaN statistics, as on the blocked path.
     return WindowStatistics(
         loc=stats.loc,
         scale=torch.where(moments.empty, torch.nan, stats.scale),
         variance=stats.variance,
     )
+
+
+def _check_overflow(variance):
+    """Raise for windows of finite values whose sum of squares overflows.
+
+    Called on the moments of windows known to hold no infinity, where an
+    infinite sum of squares means values too large to square and sum (NaN is
+    an all-NaN window's).
+    """
+    if bool(torch.isinf(variance).any()):
+        limit = torch.finfo(variance.dtype).max
+        raise ValueError(
+            f"The statistics of some windows overflow {variance.dtype} (largest "
+            f"{limit:.3g}): their values are too large to square and sum, and "
+            "the result would be silently 0 or NaN. Rescale X (e.g. divide it "
+            "by a power of 10)"
+            + (" or pass float64 data." if variance.dtype != torch.float64 else ".")
+        )
 
 
 def _check_no_infinity(x):
@@ -561,6 +583,7 @@ def _clean_block(x, d, first_mean, eps, eps_mode, center, gamma, beta, write):
         variance = torch.linalg.vecdot(d, d).div_(n_steps)
     else:
         variance = torch.linalg.vector_norm(d, dim=-1).square_().div_(n_steps)
+    _check_overflow(variance)
     if _first_mean_suffices(first_mean, variance, d):
         residual = None
     else:
@@ -629,6 +652,7 @@ def _nan_block(x, d, eps, eps_mode, center, gamma, beta, write):
     torch.sub(x, first_mean.unsqueeze(-1), out=d)
     residual = torch.nansum(d, -1).div_(count)
     variance = torch.nansum(d.square(), -1).div_(count)
+    _check_overflow(variance)
     variance.addcmul_(residual, residual, value=-1).clamp_(min=0)
     return _finish(
         d, first_mean, residual, variance, last, eps, eps_mode, gamma, beta, write
@@ -662,24 +686,22 @@ def _finish(d, first_mean, residual, variance, last, eps, eps_mode, gamma, beta,
     """
     scale = _scale(variance, eps, eps_mode)
     if write:
-        # (x - loc) * factor + beta = d * factor + (beta - (loc - m1) * factor),
-        # where d = x - m1 is small: no cancellation in float32.
+        # (x - loc) * factor + beta = (d - (loc - m1)) * factor + beta, where
+        # d = x - m1 is small: no cancellation in float32. The offset is taken
+        # off d before scaling (not as beta - offset * factor, which cancels
+        # when factor is large: a constant window then gives exactly beta).
         offset = residual if last is None else last - first_mean
         factor = torch.div(gamma, scale)
-        if offset is None:
-            shift = beta
-        elif beta is None:
-            shift = torch.mul(offset, factor).neg_()
+        if offset is not None:
+            d.sub_(offset.unsqueeze(-1))
+        if beta is not None and d.numel() < _SMALL_NUMEL:
+            torch.addcmul(beta.unsqueeze(-1), d, factor.unsqueeze(-1), out=d)
         else:
-            shift = torch.addcmul(beta, offset, factor, value=-1)
-        if shift is not None and d.numel() < _SMALL_NUMEL:
-            torch.addcmul(shift.unsqueeze(-1), d, factor.unsqueeze(-1), out=d)
-        else:
-            # Two in-cache passes: on a large block, addcmul with per-window
+            # In-cache passes: on a large block, addcmul with per-window
             # operands is several times slower than mul_ and add_.
             d.mul_(factor.unsqueeze(-1))
-            if shift is not None:
-                d.add_(shift.unsqueeze(-1))
+            if beta is not None:
+                d.add_(beta.unsqueeze(-1))
     if last is not None:
         loc = last
     elif residual is None:
@@ -740,10 +762,12 @@ def _layer_norm(x, out, eps, eps_mode, gamma, beta):
         variance = scale.square()
         if eps_mode == "add":
             variance = variance.sub_(eps).clamp_(min=0)
-            redo = ~torch.isfinite(mean)
+            # rstd 0 or NaN: a variance that overflowed (redone, to raise).
+            redo = ~torch.isfinite(mean) | ~(rstd > 0)
         else:
             # NaN rstd (NaN input) and inf rstd (zero variance) are redone too.
-            redo = ~torch.isfinite(mean) | ~(rstd <= 1 / math.sqrt(eps))
+            # rstd 0: a variance that overflowed (redone, to raise).
+            redo = ~torch.isfinite(mean) | ~(rstd <= 1 / math.sqrt(eps)) | ~(rstd > 0)
         index = redo.view(-1).nonzero().squeeze(1)
         if index.numel():
             variate = index % n_variates
