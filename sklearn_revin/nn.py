@@ -187,7 +187,8 @@ class RevIN(nn.Module):
             ``x`` normalized per window, scaled by ``gamma``, shifted by ``beta``.
         reverse_fn : callable
             Maps a tensor of shape ``(batch, num_variates, horizon)`` (any
-            horizon) back with the statistics of ``x``.
+            horizon; more leading axes are allowed) back with the statistics
+            of ``x``; another batch or number of variates is a ``ValueError``.
         statistics : Statistics
             Only with ``return_statistics=True``.
         """
@@ -205,14 +206,19 @@ class RevIN(nn.Module):
         normalized, stats = masked_normalize(
             x, gamma, beta, eps=self.eps, eps_mode=self.eps_mode, center=self.center
         )
-        expected = (*x.shape[:-1], "horizon")
+        expected = tuple(x.shape[:-1])
 
         def reverse_fn(scaled_output: Tensor) -> Tensor:
+            # Leading axes may be added (the itransformer model maps its output
+            # back as (time, batch, variates, dim)); the axes the statistics
+            # have must match, not broadcast.
             shape = tuple(scaled_output.shape)
-            if len(shape) != len(expected) or shape[:-1] != expected[:-1]:
+            k = len(expected)
+            if len(shape) <= k or shape[-k - 1 : -1] != expected:
                 raise ValueError(
-                    "reverse_fn expects the statistics' batch and variates, shape "
-                    f"({', '.join(map(str, expected))}); got shape {shape}."
+                    "reverse_fn expects a tensor of shape (..., "
+                    f"{', '.join(map(str, expected))}, horizon), with the batch and "
+                    f"variates of the normalized input; got shape {shape}."
                 )
             return masked_denormalize(
                 scaled_output, stats.loc, stats.scale, gamma, beta

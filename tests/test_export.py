@@ -11,27 +11,21 @@ import io
 import warnings
 
 import numpy as np
+import onnx  # the test extra pins onnx, onnxruntime and onnxscript
+import onnxruntime
 import pytest
 import torch
 from numpy.testing import assert_allclose
 
 from sklearn_revin.nn import RevIN
 
-onnx = pytest.importorskip("onnx")
-onnxruntime = pytest.importorskip("onnxruntime")
-
 N_VARIATES, N_STEPS, HORIZON = 3, 16, 4
 
-DEVICES = [
-    "cpu",
-    pytest.param(
-        "cuda",
-        marks=[
-            pytest.mark.gpu,
-            pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
-        ],
-    ),
+CUDA = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
 ]
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
 
 
 class Forecaster(torch.nn.Module):
@@ -130,12 +124,18 @@ def test_export_onnx_torchscript_runs_in_onnxruntime(device, center):
         _assert_matches(_run_onnx(buffer.getvalue(), x), model(x))
 
 
-@pytest.mark.parametrize("device", DEVICES)
-def test_export_compile_fullgraph_matches_eager(device):
+@pytest.mark.parametrize(
+    ("device", "backend"),
+    [
+        ("cpu", "inductor"),  # generated C++ code (about 30 s on 2 cores)
+        pytest.param("cuda", "aot_eager", marks=CUDA),
+    ],
+)
+def test_export_compile_fullgraph_matches_eager(device, backend):
     """Check torch.compile(fullgraph=True): no graph break, eager's numbers."""
     torch._dynamo.reset()
     model = _model(device)
-    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    compiled = torch.compile(model, fullgraph=True, backend=backend)
     x = _inputs(device)
     with torch.no_grad():
         _assert_matches(compiled(x), model(x))

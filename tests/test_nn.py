@@ -296,9 +296,20 @@ def test_revin_module_integer_and_bool_input_is_an_error(dtype):
         RevIN(2)(torch.zeros(3, 2, 4, dtype=dtype))
 
 
-@pytest.mark.parametrize("shape", [(1, 2, 5), (3, 1, 5), (3, 2), (2, 3, 2, 5)])
+@pytest.mark.parametrize("shape", [(1, 2, 5), (3, 1, 5), (3, 2), (2, 1, 2, 5)])
 def test_revin_module_reverse_of_another_batch_or_variates_is_an_error(shape):
     """Check that reverse_fn refuses another batch or variate count, no broadcast."""
     _, reverse_fn = RevIN(2)(torch.randn(3, 2, 8))
-    with pytest.raises(ValueError, match=re.escape("(3, 2, horizon)")):
+    with pytest.raises(ValueError, match=re.escape("shape (..., 3, 2, horizon)")):
         reverse_fn(torch.zeros(shape))
+
+
+def test_revin_module_reverse_accepts_leading_axes():
+    """Check extra leading axes, as the itransformer model's (t, b, n, d) output."""
+    x = _windows(8, shape=(3, 2, 8))
+    revin = RevIN(2).double()
+    _, reverse_fn = revin(x)
+    output = torch.randn(4, 3, 2, 5, dtype=torch.float64)
+    back = reverse_fn(output)
+    assert back.shape == (4, 3, 2, 5)
+    assert torch.allclose(back[1], reverse_fn(output[1]))
