@@ -430,8 +430,9 @@ def masked_normalize(
     The same numbers as :func:`normalize_windows` (to rounding), computed so
     that the function traces, exports (``torch.export``, ONNX) and compiles
     with ``fullgraph=True``, and so that gradients stay finite through NaN
-    (see :func:`_masked_moments`). NaN stays NaN in place; an infinity makes
-    its window NaN (no error: raising would need a branch on the data).
+    (see :func:`_masked_moments`). NaN stays NaN in place; an infinity, or
+    values whose sum of squares overflows, make their window NaN (no error:
+    raising would need a branch on the data).
 
     Parameters
     ----------
@@ -452,9 +453,13 @@ def masked_normalize(
     """
     _check_modes(eps_mode, center)
     moments = _masked_moments(x, eps=eps, eps_mode=eps_mode, center=center)
-    factor = (gamma / moments.statistics.scale).unsqueeze(-1)
+    scale = moments.statistics.scale
+    factor = (gamma / scale).unsqueeze(-1)
     normalized = torch.addcmul(beta.unsqueeze(-1), moments.deviation, factor)
-    return torch.where(moments.observed, normalized, x), moments.statistics
+    # NaN where x is NaN, and for a window whose statistics overflowed (an
+    # infinite scale would otherwise give beta, silently).
+    keep = moments.observed & torch.isfinite(scale).unsqueeze(-1)
+    return torch.where(keep, normalized, torch.nan), moments.statistics
 
 
 def _last_observed(x):

@@ -313,3 +313,20 @@ def test_revin_module_reverse_accepts_leading_axes():
     back = reverse_fn(output)
     assert back.shape == (4, 3, 2, 5)
     assert torch.allclose(back[1], reverse_fn(output[1]))
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        [1.0, float("inf"), 2.0, 3.0],
+        [-1e19, 1e19, -1e19, 1e19],  # the sum of squares overflows float32
+        [3e38, 3e38, 3.1e38, 3e38],  # the sum overflows float32
+    ],
+)
+def test_revin_module_nonfinite_statistics_give_nan_not_beta(window):
+    """Check that a window without finite statistics is NaN, never a silent beta."""
+    x = torch.tensor([[[1.0, 2.0, 3.0, 4.0], window]])
+    normalized, reverse_fn = RevIN(2)(x)
+    assert torch.isnan(normalized[0, 1]).all()
+    assert torch.isfinite(normalized[0, 0]).all()
+    assert torch.isnan(reverse_fn(torch.zeros(1, 2, 3))[0, 1]).all()
