@@ -156,7 +156,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         writable floating point NumPy array or tensor instead of a new one.
         Infinite values are found in the same pass that normalizes, so with
         ``copy=False`` the ``ValueError`` for an infinity can come after part
-        of X was already normalized in place.
+        of X was already normalized in place. A view whose elements share
+        memory (``expand()``, ``as_strided()``) is refused with ``copy=False``.
 
     Attributes
     ----------

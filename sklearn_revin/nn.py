@@ -65,9 +65,10 @@ class RevIN(nn.Module):
     (both exporters) and compiles with ``torch.compile(fullgraph=True)``.
     It trains through missing values: NaN is kept out of the arithmetic, so
     when the loss masks the NaN outputs, the gradients of ``gamma``, ``beta``
-    and every observed input are finite. An infinity cannot raise an error
-    without a branch on the data: it makes its window NaN, as in torch's
-    normalization layers (:class:`sklearn_revin.RevINTransformer` raises).
+    and every observed input are finite. An infinity, or values whose
+    statistics overflow, cannot raise an error without a branch on the data:
+    they make their window NaN, as in torch's normalization layers
+    (:class:`sklearn_revin.RevINTransformer` raises).
 
     Parameters
     ----------
