@@ -42,6 +42,7 @@ from ._functional import (
     normalize_windows,
     window_statistics,
 )
+from ._layout import parse_input_names, resolve_passthrough
 from .nn import RevIN
 
 __all__ = ["InstanceStatistics", "RevINTransformer"]
@@ -139,6 +140,21 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         value, as PatchTST and Time-Series-Library models trained with
         ``subtract_last=True`` do (the scale is still the standard deviation).
         :meth:`inverse_transform` adds back the same value.
+    step_order : {"oldest_first", "newest_first"}, default="oldest_first"
+        Order of the steps within each variate's window: ``"oldest_first"``
+        as :func:`make_windows` lays them out (``t-2, t-1, t``), or
+        ``"newest_first"`` as skforecast and mlforecast name their lags
+        (``lag_1, lag_2, ...``). It decides which value ``center="last"``
+        subtracts (the newest); the mean and scale do not depend on it, and
+        the output keeps the column order of X. Column names that say the
+        other order (``name[t-k]``, ``lag_k``) are an error at fit.
+    passthrough : int, str, array-like of int, str or bool, default=None
+        Columns of 2-D X that are not steps of a window (exogenous variables,
+        calendar or window features, a series id): by index, by name (for X
+        with column names) or as a boolean mask of ``n_features_in_`` values.
+        They stay out of every statistic and come out of :meth:`transform`
+        unchanged, in place; the other columns are the windows, with the
+        layout ``n_variates`` describes.
     device : "auto", str or torch.device, default="auto"
         Where to compute. ``"auto"`` computes a tensor on its own device, and
         NumPy data on the CPU, where RevIN costs about one copy of the data
@@ -163,6 +179,14 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Number of variates per window.
     n_steps_ : int
         Number of steps per window.
+    passthrough_ : ndarray of int
+        Indices of the columns passed through unchanged (empty without
+        ``passthrough``).
+    variate_names_ : ndarray of str or None
+        Names of the variates, read from column names in the layout
+        :func:`make_windows` gives (``name[t-k]``); None otherwise. With
+        such names, ``n_variates`` is inferred from them (and checked when
+        given), and the step order is checked against ``step_order``.
     gamma_ : ndarray of shape (`n_variates_`,)
         Effective per-variate scale, after clamping its magnitude at ``eps``.
     beta_ : ndarray of shape (`n_variates_`,)
@@ -242,6 +266,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         "eps": [Interval(Real, 0, None, closed="neither")],
         "eps_mode": [StrOptions({"auto", "clamp", "add"})],
         "center": [StrOptions({"mean", "last"})],
+        "step_order": [StrOptions({"oldest_first", "newest_first"})],
+        "passthrough": [Integral, str, "array-like", None],
         "device": [str, torch.device],
         "copy": ["boolean"],
     }
@@ -257,6 +283,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         eps: float = 1e-5,
         eps_mode: str = "auto",
         center: str = "mean",
+        step_order: str = "oldest_first",
+        passthrough=None,
         device: str | torch.device = "auto",
         copy: bool = True,
     ):
@@ -268,6 +296,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.eps = eps
         self.eps_mode = eps_mode
         self.center = center
+        self.step_order = step_order
+        self.passthrough = passthrough
         self.device = device
         self.copy = copy
 
@@ -657,7 +687,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _fit(self, X, *, transform):
         resolve_device(self.device)
         X = self._validate_X(X, reset=True, copy=self.copy)
-        self.n_variates_, self.n_steps_ = self._layout(X, self.n_variates)
+        self.n_variates_, self.n_steps_ = self._fit_layout(X)
         gamma, beta = self._source_affine(X)
         self.gamma_ = self._affine_parameter("gamma", gamma, 1.0)
         self.beta_ = self._affine_parameter("beta", beta, 0.0)
@@ -689,27 +719,92 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
         return X
 
+    def _fit_layout(self, X):
+        """Resolve passthrough and the names' layout; return (n_variates, n_steps)."""
+        names = getattr(self, "feature_names_in_", None)
+        self.passthrough_ = resolve_passthrough(self.passthrough, X.shape[-1], names)
+        if self.passthrough_.size and X.ndim != 2:
+            raise ValueError(
+                "passthrough selects columns of 2-D X; 3-D X of shape "
+                f"{tuple(X.shape)} holds windows only."
+            )
+        self.variate_names_ = None
+        n_variates = self.n_variates
+        named = None
+        if names is not None:
+            window_names = np.delete(np.asarray(names), self.passthrough_)
+            named = parse_input_names(window_names)
+        if named is not None:
+            if named.step_order != self.step_order:
+                raise ValueError(
+                    f"The column names put the steps {named.step_order} "
+                    f"({', '.join(map(str, window_names[:3]))}, ...), but "
+                    f"step_order={self.step_order!r}; pass "
+                    f"step_order={named.step_order!r}."
+                )
+            if named.variates is not None:
+                n_named = len(named.variates)
+                if n_variates is not None and n_variates != n_named:
+                    raise ValueError(
+                        f"n_variates={n_variates}, but the column names hold "
+                        f"{n_named} variate(s) of {named.n_steps} step(s) "
+                        f"each: {named.variates}."
+                    )
+                n_variates = n_named
+                self.variate_names_ = np.asarray(named.variates, dtype=object)
+        n_windows = X.shape[-1] - self.passthrough_.size
+        return self._layout((*X.shape[:-1], n_windows), n_variates)
+
+    def _window_columns(self, ndim):
+        """Return the indices of X's window columns (last axis), oldest step first.
+
+        RevIN reads ``X[..., columns]``: the passthrough columns left out and,
+        with ``step_order="newest_first"``, each variate's steps reversed.
+        None when that is X itself.
+        """
+        newest_first = self.step_order == "newest_first"
+        if not self.passthrough_.size and not newest_first:
+            return None
+        if ndim == 3:  # no passthrough in 3-D; the steps are the last axis
+            columns = np.arange(self.n_steps_)
+        else:
+            columns = np.delete(np.arange(self.n_features_in_), self.passthrough_)
+        if newest_first:
+            columns = columns.reshape(-1, self.n_steps_)[:, ::-1].ravel()
+        return np.ascontiguousarray(columns)
+
     @staticmethod
-    def _layout(X, n_variates):
-        if X.ndim == 3:
-            if n_variates is not None and X.shape[1] != n_variates:
+    def _layout(shape, n_variates):
+        """Return (n_variates, n_steps) of windows of ``shape``, passthrough aside."""
+        if len(shape) == 3:
+            if n_variates is not None and shape[1] != n_variates:
+                hint = ""
+                if shape[2] == n_variates:
+                    hint = (
+                        f" Its last axis has {n_variates}: it looks time-major, "
+                        "(n_instances, n_steps, n_variates); pass "
+                        "X.transpose(0, 2, 1)."
+                    )
                 raise ValueError(
                     f"n_variates={n_variates}, but 3-D X of shape "
-                    f"{tuple(X.shape)} has {X.shape[1]} variate(s) on its middle "
-                    "axis (layout (n_instances, n_variates, n_steps))."
+                    f"{tuple(shape)} has {shape[1]} variate(s) on its middle "
+                    "axis (layout (n_instances, n_variates, n_steps))." + hint
                 )
-            return X.shape[1], X.shape[2]
+            return shape[1], shape[2]
         n_variates = 1 if n_variates is None else n_variates
-        if X.shape[1] % n_variates:
+        if shape[1] % n_variates:
             raise ValueError(
-                f"X has {X.shape[1]} feature(s), which is not divisible by "
+                f"X has {shape[1]} feature(s), which is not divisible by "
                 f"n_variates={n_variates}: 2-D X must hold n_variates * n_steps "
-                "columns, variate-major."
+                "columns, variate-major (not counting passthrough columns)."
             )
-        return n_variates, X.shape[1] // n_variates
+        return n_variates, shape[1] // n_variates
 
     def _check_layout(self, X):
-        layout = self._layout(X, self.n_variates_ if X.ndim == 2 else None)
+        n_windows = X.shape[-1] - (self.passthrough_.size if X.ndim == 2 else 0)
+        layout = self._layout(
+            (*X.shape[:-1], n_windows), self.n_variates_ if X.ndim == 2 else None
+        )
         if layout != (self.n_variates_, self.n_steps_):
             raise ValueError(
                 f"X of shape {tuple(X.shape)} holds {layout[0]} variate(s) x "
@@ -777,8 +872,29 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
         return clamped
 
-    def _normalize(self, X, *, copy, statistics_only=False):
-        """Normalize X; return the output and the statistics as tensors."""
+    def _normalize(self, X, *, copy, statistics_only=False, gathered=False):
+        """Normalize X; return the output and the statistics as tensors.
+
+        Passthrough columns and newest-first steps are handled by reading the
+        window columns in RevIN's order (one copy) and writing the result back
+        in place; ``gathered=True`` says that X is already that copy.
+        """
+        columns = None if gathered else self._window_columns(X.ndim)
+        if columns is not None:
+            index = columns
+            if is_tensor(X):
+                index = torch.as_tensor(columns, device=X.device)
+            out, mean, scale = self._normalize(
+                X[..., index],
+                copy=False,
+                statistics_only=statistics_only,
+                gathered=True,
+            )
+            if statistics_only:
+                return None, mean, scale
+            target = (X.clone() if is_tensor(X) else X.copy()) if copy else X
+            target[..., index] = out
+            return target, mean, scale
         means, scales = [], []  # one entry per chunk of rows (see _apply)
 
         def compute(source, out):
