@@ -11,6 +11,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import _dask
+from ._layout import input_name, target_name
 
 __all__ = ["make_windows"]
 
@@ -42,7 +43,10 @@ def make_windows(
     window : int
         Number of steps in each input window, at least 1.
     horizon : int
-        Number of steps to forecast after each window, at least 1.
+        Number of steps to forecast after each window. ``0`` gives the
+        windows to forecast from beyond the data: every window of the series,
+        the last one ending at its last value (with ``step=1``), and a ``Y``
+        with no columns.
     step : int, default=1
         Distance in steps between the starts of consecutive windows.
     target : int, str or sequence of them, default=None
@@ -54,7 +58,7 @@ def make_windows(
     X : ndarray, pandas.DataFrame or polars.DataFrame of shape \
             (n_windows, n_variates * window)
         Input windows, with ``n_windows = (n_times - window - horizon) // step
-        + 1``.
+        + 1``. Row ``i`` ends at time ``i * step + window - 1``.
     Y : ndarray, pandas.DataFrame or polars.DataFrame of shape \
             (n_windows, n_targets * horizon)
         The ``horizon`` values after each window, for each target variate.
@@ -110,11 +114,18 @@ def make_windows(
     >>> X, Y = make_windows(pd.Series([1.0, 2.0, 3.0, 4.0], name="co2"), 2, 1)
     >>> list(X.columns), list(Y.columns)
     (['co2[t-1]', 'co2[t]'], ['co2[t+1]'])
+
+    ``horizon=0`` gives the last window, to forecast what comes after the data:
+
+    >>> X_last, _ = make_windows(pd.Series([1.0, 2.0, 3.0, 4.0], name="co2"), 2, 0)
+    >>> X_last.iloc[[-1]]
+       co2[t-1]  co2[t]
+    3       3.0     4.0
     """
     if _dask.is_dask_collection(series):
         return _dask.make_windows(series, window, horizon, step=step, target=target)
     window = _check_positive_int(window, "window")
-    horizon = _check_positive_int(horizon, "horizon")
+    horizon = _check_positive_int(horizon, "horizon", minimum=0)
     step = _check_positive_int(step, "step")
     values, names, index, library = _as_time_by_variate(series)
     targets = _resolve_target(target, names, values.shape[1])
@@ -142,11 +153,11 @@ def make_windows(
         else [names[position] for position in targets]
     )
     x_names = [
-        f"{name}[t-{lag}]" if lag else f"{name}[t]"
-        for name in names
-        for lag in range(window - 1, -1, -1)
+        input_name(name, lag) for name in names for lag in range(window - 1, -1, -1)
     ]
-    y_names = [f"{name}[t+{h}]" for name in target_names for h in range(1, horizon + 1)]
+    y_names = [
+        target_name(name, h) for name in target_names for h in range(1, horizon + 1)
+    ]
     if library == "pandas":
         import pandas as pd
 
@@ -163,9 +174,9 @@ def make_windows(
     )
 
 
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+def _check_positive_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
     return int(value)
 
 
