@@ -50,6 +50,23 @@ __all__ = ["InstanceStatistics", "RevINTransformer"]
 _FLOAT_DTYPES = (np.float64, np.float32)
 
 
+# A single column is a window of one step, which normalizes to beta whatever
+# its value: refused, with the reason, since that is what the target-transform
+# hooks of forecasting libraries pass (the series as one column, one step per
+# row). Several variates of one step each (width n_variates) stay allowed.
+_ONE_STEP = (
+    "RevINTransformer got X with {n_features} feature(s), which makes windows "
+    "of 1 step: each value would be normalized by its own mean and scale to beta (0), "
+    "whatever its value, and the series would come out as a constant. RevIN "
+    "normalizes each row as a window of several steps. A single target column "
+    "with one time step per row, as TransformedTargetRegressor(transformer=...), "
+    "skforecast's transformer_y, mlforecast's GlobalSklearnTransformer and "
+    "sktime's TabularToSeriesAdaptor pass it, is not a window: use "
+    "RevINRegressor(regressor) as the model instead, which normalizes each "
+    "input window and its targets with that window's statistics."
+)
+
+
 class InstanceStatistics(NamedTuple):
     """Statistics of each instance (window) and variate.
 
@@ -753,7 +770,10 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 n_variates = n_named
                 self.variate_names_ = np.asarray(named.variates, dtype=object)
         n_windows = X.shape[-1] - self.passthrough_.size
-        return self._layout((*X.shape[:-1], n_windows), n_variates)
+        layout = self._layout((*X.shape[:-1], n_windows), n_variates)
+        if X.ndim == 2 and X.shape[1] == 1:
+            raise ValueError(_ONE_STEP.format(n_features=X.shape[-1]))
+        return layout
 
     def _window_columns(self, ndim):
         """Return the indices of X's window columns (last axis), oldest step first.

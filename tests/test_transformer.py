@@ -174,9 +174,10 @@ def test_revin_transformer_float32_large_offset_is_accurate():
 def _round_trip_cases(draw):
     n_instances = draw(st.integers(1, 6))
     n_variates = draw(st.integers(1, 3))
-    n_steps = draw(st.integers(1, 24))
-    dtype = draw(st.sampled_from([np.float32, np.float64]))
     layout = draw(st.sampled_from(["2d", "3d"]))
+    # One 2-D column (one variate of one step) is refused; see the test below.
+    n_steps = draw(st.integers(2 if layout == "2d" and n_variates == 1 else 1, 24))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
     seed = draw(st.integers(0, 2**32 - 1))
     offset = draw(st.floats(-1e6, 1e6))
     spread = draw(st.sampled_from([0.0, 1e-7, 1e-3, 1.0, 1e3]))
@@ -857,3 +858,27 @@ def test_revin_transformer_time_major_3d_is_named_in_the_error():
     """Check that (n, steps, variates) input with n_variates set gets a hint."""
     with pytest.raises(ValueError, match=re.escape("X.transpose(0, 2, 1)")):
         RevINTransformer(n_variates=3).fit(np.zeros((4, 10, 3)))
+
+
+@pytest.mark.parametrize("method", ["fit", "fit_transform"])
+def test_revin_transformer_single_column_is_an_error_naming_the_hooks(method):
+    """Check that one column (a series, one step per row) is refused, not zeroed.
+
+    Non-regression test: TransformedTargetRegressor(transformer=RevINTransformer())
+    turned the target into zeros.
+    """
+    with pytest.raises(ValueError, match="use RevINRegressor") as error:
+        getattr(RevINTransformer(), method)(np.arange(5.0).reshape(-1, 1))
+    assert "1 feature(s)" in str(error.value)
+    assert "TransformedTargetRegressor" in str(error.value)
+
+
+def test_revin_transformer_in_transformed_target_regressor_is_a_clear_error():
+    """Check the error in TransformedTargetRegressor, the hook it was zeros in."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.linear_model import Ridge
+
+    X = np.random.RandomState(0).standard_normal((20, 4))
+    model = TransformedTargetRegressor(Ridge(), transformer=RevINTransformer())
+    with pytest.raises(ValueError, match="use RevINRegressor"):
+        model.fit(X, X.sum(axis=1))
