@@ -1001,6 +1001,13 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _check_statistics(self, statistics):
         if statistics is None:
+            if not hasattr(self, "mean_"):
+                raise ValueError(
+                    "This transformer holds no statistics of its training "
+                    "windows (RevINRegressor.revin_ does not keep them); pass "
+                    "statistics=revin.instance_statistics(X_in) of the windows "
+                    "that X belongs to."
+                )
             return self.mean_, self.scale_
         if not isinstance(statistics, tuple) or len(statistics) != 2:
             raise ValueError(

@@ -13,7 +13,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from . import _dask
 from ._layout import input_name, target_name
 
-__all__ = ["make_windows"]
+__all__ = ["frame_library", "make_windows"]
 
 
 def make_windows(
@@ -178,6 +178,14 @@ def _check_positive_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
     return int(value)
+
+
+def frame_library(obj) -> str | None:
+    """Return "pandas" or "polars" for a DataFrame or Series of it, else None."""
+    for library in ("pandas", "polars"):
+        if _is_frame_of(obj, library):
+            return library
+    return None
 
 
 def _is_frame_of(series, library: str) -> bool:
