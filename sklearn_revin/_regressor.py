@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -200,7 +201,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 "but the target y is None."
             )
         routed_params = self._route_fit_params(fit_params)
-        y_frame = _frame_description(y)
+        X_frame, y_frame = X, _frame_description(y)
         X, y = validate_data(
             self,
             X,
@@ -215,7 +216,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
 
         self.revin_ = self._make_revin()
-        X_normalized = self.revin_.fit_transform(X)
+        X_normalized = self.revin_.fit_transform(_with_names(X, X_frame))
         targets = self.target_variates_ = self._fit_targets(y_frame)
         if Y.shape[1] % len(targets):
             raise ValueError(
@@ -270,8 +271,13 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             dtype=_FLOAT_DTYPES,
             ensure_all_finite=self._ensure_all_finite(),
         )
-        window_statistics = self.revin_.instance_statistics(X)
-        y_normalized = self.regressor_.predict(self.revin_.transform(X))
+        X_revin = _with_names(X, X_frame)
+        with warnings.catch_warnings():
+            # validate_data above has warned already about missing names.
+            warnings.filterwarnings("ignore", "X does not have valid feature names")
+            window_statistics = self.revin_.instance_statistics(X_revin)
+            X_normalized = self.revin_.transform(X_revin)
+        y_normalized = self.regressor_.predict(X_normalized)
         y_normalized = np.asarray(y_normalized).reshape(X.shape[0], -1)
         y_pred = self.revin_.inverse_transform(
             y_normalized, statistics=window_statistics, variates=self.target_variates_
@@ -431,6 +437,11 @@ def _same(a, b) -> bool:
     return bool(
         np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
     )
+
+
+def _with_names(X, X_frame):
+    """Return the data frame X came as, so that revin reads its column names."""
+    return X_frame if hasattr(X_frame, "columns") and frame_library(X_frame) else X
 
 
 def _frame_description(y):
