@@ -652,7 +652,8 @@ def test_revin_regressor_predict_carries_the_frame_index():
     assert isinstance(predicted, pd.DataFrame)
     assert predicted.index.equals(X.index[150:])
     assert list(predicted.columns) == list(Y.columns)
-    assert isinstance(model.predict(X[150:].to_numpy()), np.ndarray)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        assert isinstance(model.predict(X[150:].to_numpy()), np.ndarray)
     series = model.fit(X, Y.iloc[:, 0]).predict(X[-3:])
     assert isinstance(series, pd.Series)
     assert series.name == "realgdp[t+1]"
