@@ -6,6 +6,8 @@ import warnings
 from numbers import Integral
 
 import numpy as np
+import torch
+from sklearn import config_context
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.linear_model import Ridge
 from sklearn.utils import Bunch, get_tags
@@ -19,6 +21,7 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _dask
+from ._backend import array_api_tensors, to_host
 from ._layout import parse_target_names
 from ._transformer import _FLOAT_DTYPES, InstanceStatistics, RevINTransformer
 from ._windows import frame_library
@@ -195,6 +198,11 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
+        if array_api_tensors(X, y, *fit_params.values(), estimator="RevINRegressor"):
+            # array_api_dispatch=True with tensors: fitted on the host arrays.
+            with config_context(array_api_dispatch=False):
+                host_params = {name: to_host(v) for name, v in fit_params.items()}
+                return self.fit(to_host(X), to_host(y), **host_params)
         if y is None:
             raise ValueError(
                 f"This {type(self).__name__} estimator requires y to be passed, "
@@ -262,6 +270,11 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         """
         if _dask.is_dask_collection(X):
             return _dask.predict(self, X)
+        if array_api_tensors(X, estimator="RevINRegressor"):
+            # array_api_dispatch=True with a tensor: a tensor on X's device.
+            with config_context(array_api_dispatch=False):
+                y_pred = self.predict(to_host(X))
+            return torch.from_numpy(y_pred).to(X.device)
         check_is_fitted(self)
         X_frame = X
         X = validate_data(

@@ -29,6 +29,7 @@ from sklearn.utils.validation import (
 from . import _dask
 from ._backend import (
     as_tensor_like,
+    check_array_namespace,
     is_tensor,
     resolve_device,
     run_on_device,
@@ -180,8 +181,10 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         device this machine lacks is a ``ValueError`` at fit.
     copy : bool, default=True
         If False, :meth:`transform` and :meth:`inverse_transform` write into a
-        writable floating point NumPy array or tensor instead of a new one.
-        Infinite values are found in the same pass that normalizes, so with
+        writable floating point NumPy array or tensor instead of a new one,
+        whatever its strides: an array torch cannot view (negative strides,
+        such as a reversed view) is computed in a copy that is then copied
+        into it. Infinite values are found in the same pass that normalizes, so with
         ``copy=False`` the ``ValueError`` for an infinity can come after part
         of X was already normalized in place.
 
@@ -336,7 +339,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Fitted transformer.
         """
         if _dask.is_dask_collection(X):
-            _dask.fit(self, X, transform=False)
+            self._fit_dask(X)
             return self
         self._fit(X, transform=False)
         return self
@@ -360,7 +363,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             float64.
         """
         if _dask.is_dask_collection(X):
-            return _dask.fit(self, X, transform=True)
+            return _dask.transform(self._fit_dask(X), X)
         return self._fit(X, transform=True)
 
     def transform(self, X, copy: bool | None = None):
@@ -465,7 +468,11 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         if _dask.is_dask_collection(X):
             return _dask.map_with_statistics(
-                self, X, "inverse_transform", variates=variates, statistics=statistics
+                self,
+                X,
+                "inverse_transform",
+                variates=variates,
+                statistics=self._check_statistics(statistics),
             )
         return self._map_with_statistics(
             X, denormalize, variates=variates, statistics=statistics, copy=copy
@@ -530,7 +537,11 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         if _dask.is_dask_collection(X):
             return _dask.map_with_statistics(
-                self, X, "normalize_with", variates=variates, statistics=statistics
+                self,
+                X,
+                "normalize_with",
+                variates=variates,
+                statistics=self._check_statistics(statistics),
             )
         return self._map_with_statistics(
             X, normalize, variates=variates, statistics=statistics, copy=copy
@@ -714,12 +725,24 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.mean_, self.scale_ = to_numpy(mean), to_numpy(scale)
         return out
 
+    def _fit_dask(self, X):
+        """Fit on dask X: the layout on a stand-in row, the statistics lazily.
+
+        The layout, the affine parameters and the feature count depend only on
+        X's shape and dtype; ``mean_`` and ``scale_`` become lazy dask arrays
+        with X's row chunks.
+        """
+        self._fit(_dask.stand_in(X), transform=False)
+        self.mean_, self.scale_ = _dask.instance_statistics(self, X)
+        return self
+
     def _validate_X(self, X, *, reset, copy):
         if is_tensor(X):
             X = _validate_tensor(X, name="X")
             _check_n_features(self, X, reset=reset)
             _check_feature_names(self, X, reset=reset)
         else:
+            check_array_namespace(X, estimator=type(self).__name__)
             X = validate_data(
                 self,
                 X,
@@ -1060,6 +1083,7 @@ def _validate_array(X, *, name: str, copy: bool):
     """Validate X for inverse_transform, which has no fixed width."""
     if is_tensor(X):
         return _validate_tensor(X, name=name)
+    check_array_namespace(X, estimator="RevINTransformer")
     return check_array(
         X,
         dtype=_FLOAT_DTYPES,

@@ -122,11 +122,13 @@ def make_windows(
        co2[t-1]  co2[t]
     3       3.0     4.0
     """
-    if _dask.is_dask_collection(series):
-        return _dask.make_windows(series, window, horizon, step=step, target=target)
     window = _check_positive_int(window, "window")
     horizon = _check_positive_int(horizon, "horizon", minimum=0)
     step = _check_positive_int(step, "step")
+    if _dask.is_dask_collection(series):
+        return _dask.make_windows(
+            series, window, horizon, step=step, target=target, windowing=make_windows
+        )
     values, names, index, library = _as_time_by_variate(series)
     targets = _resolve_target(target, names, values.shape[1])
 

@@ -744,3 +744,20 @@ def test_revin_regressor_pickle_does_not_grow_with_the_training_windows():
     assert abs(len(pickle.dumps(large)) - len(pickle.dumps(small))) < 200
     with pytest.raises(ValueError, match="holds no statistics of its training"):
         large.revin_.inverse_transform(np.zeros((3, 1)))
+
+
+def test_revin_regressor_reversed_lag_matrix_equals_its_copy():
+    """Check a newest-first lag matrix built as a reversed view, as skforecast's.
+
+    torch cannot view negative strides: fit and predict must copy where needed
+    and give the same forecast as for a contiguous copy.
+    """
+    rng = np.random.RandomState(0)
+    series = np.cumsum(rng.normal(size=200)) + 50
+    windows = np.lib.stride_tricks.sliding_window_view(series, 9)
+    X_reversed, y = windows[:, 7::-1], windows[:, 8][::-1]
+    assert X_reversed.strides[1] < 0
+    assert y.strides[0] < 0
+    model = RevINRegressor().fit(X_reversed, y)
+    reference = RevINRegressor().fit(X_reversed.copy(), y.copy())
+    assert_allclose(model.predict(X_reversed), reference.predict(X_reversed.copy()))

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import numpy_revin
+from conftest import numpy_revin, strided_views
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -547,6 +547,70 @@ def test_revin_transformer_copy_false_read_only_input_is_not_written():
     Z = RevINTransformer(copy=False).fit_transform(X)
     assert Z is not X
     assert_array_equal(X, [[1.0, 2.0, 3.0]])
+
+
+def _tolerance(dtype):
+    if dtype == np.float32:
+        return {"rtol": 1e-5, "atol": 1e-5}
+    return {"rtol": 1e-12, "atol": 1e-12}
+
+
+def _round_trip_tolerance(dtype):
+    # Values up to ~60 in magnitude: float32 keeps about 1e-5 of them.
+    return {"atol": 1e-3} if dtype == np.float32 else {"atol": 1e-9}
+
+
+@given(case=st.one_of(strided_views(ndim=2), strided_views(ndim=3)))
+def test_revin_transformer_any_strided_input_equals_its_copy(case):
+    """Check slices, gaps, reversed views, transposes and Fortran order.
+
+    A reversed view (negative strides, as skforecast's lag matrix) cannot be
+    wrapped by torch without a copy; every method must still give what it
+    gives for a contiguous copy, and copy=True must leave the base untouched.
+    """
+    base, view_of = case
+    original = base.copy()
+    X = view_of(base)
+    assume(X.ndim == 3 or X.shape[1] > 1)  # one column is refused (see below)
+    revin = RevINTransformer().fit(X)
+    expected = RevINTransformer().fit(X.copy())
+    tolerance = _tolerance(X.dtype)
+    assert_allclose(revin.mean_, expected.mean_, **tolerance)
+    assert_allclose(revin.scale_, expected.scale_, **tolerance)
+    Z = revin.transform(X)
+    assert_allclose(Z, expected.transform(X.copy()), **tolerance)
+    statistics = revin.instance_statistics(X)
+    assert_allclose(
+        revin.normalize_with(X, statistics),
+        expected.normalize_with(X.copy(), statistics),
+        **tolerance,
+    )
+    assert_allclose(revin.inverse_transform(Z), X, **_round_trip_tolerance(X.dtype))
+    assert_array_equal(base, original)
+
+
+@given(case=st.one_of(strided_views(ndim=2), strided_views(ndim=3)))
+def test_revin_transformer_copy_false_writes_into_any_strided_view(case):
+    """Check that copy=False returns the view holding the result, base untouched.
+
+    Where torch cannot view X (negative strides) the result is computed in a
+    copy and written back into X: copy=False still normalizes X in place.
+    """
+    base, view_of = case
+    original = base.copy()
+    assume(view_of(original).ndim == 3 or view_of(original).shape[1] > 1)
+    revin = RevINTransformer(copy=False).fit(view_of(original))
+    expected = revin.transform(view_of(original), copy=True)
+    X = view_of(base)
+    Z = revin.transform(X)
+    assert Z is X
+    assert_allclose(X, expected, **_tolerance(X.dtype))
+    written = original.copy()
+    view_of(written)[...] = expected
+    assert_allclose(base, written, **_tolerance(X.dtype))
+    back = revin.inverse_transform(X)
+    assert back is X
+    assert_allclose(base, original, **_round_trip_tolerance(X.dtype))
 
 
 # ----------------------------------------------------------------- devices
