@@ -48,13 +48,19 @@ def _normalized_row(window, extra, center):
 
 
 def _fit_by_hand(windows, extras, targets, center):
-    """Ridge on normalized windows and raw extras; targets normalized likewise."""
-    rows, z = [], []
+    """Ridge on normalized windows and raw extras; targets normalized likewise.
+
+    Each window weighs by its squared scale (over their mean): the error on the
+    series' own scale, as RevINRegressor's default window_weights does.
+    """
+    rows, z, weights = [], [], []
     for window, extra, target in zip(windows, extras, targets, strict=True):
         row, loc, scale = _normalized_row(window, extra, center)
         rows.append(row)
         z.append((target - loc) / scale)
-    return Ridge(alpha=ALPHA).fit(np.array(rows), np.array(z))
+        weights.append(scale**2)
+    weights = np.array(weights) / np.mean(weights)
+    return Ridge(alpha=ALPHA).fit(np.array(rows), np.array(z), sample_weight=weights)
 
 
 def _predict_by_hand(model, window, extra, center):
