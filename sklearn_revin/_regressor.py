@@ -10,7 +10,7 @@ import torch
 from sklearn import config_context
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.linear_model import Ridge
-from sklearn.utils import Bunch, get_tags
+from sklearn.utils import Bunch, get_tags, metadata_routing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metadata_routing import (
     MetadataRouter,
@@ -209,6 +209,11 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         "step_order": [StrOptions({"oldest_first", "newest_first"}), None],
         "passthrough": [Integral, str, "array-like", None],
     }
+
+    # With metadata routing, fit's sample_weight comes to the regressor that
+    # requested it, as in TransformedTargetRegressor, not to this estimator:
+    # no set_fit_request of its own (it would have no effect).
+    __metadata_request__fit = {"sample_weight": metadata_routing.UNUSED}
 
     def __init__(
         self,
