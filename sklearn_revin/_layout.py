@@ -21,6 +21,7 @@ __all__ = [
     "input_name",
     "parse_input_names",
     "parse_target_names",
+    "positions_of",
     "resolve_passthrough",
     "target_name",
 ]
@@ -155,6 +156,30 @@ def parse_target_names(names: Sequence[str]) -> tuple[list[str], int] | None:
     return [name for name, _ in blocks], len(aheads)
 
 
+def positions_of(items, names, size, *, label, member, unnamed, holder, kinds):
+    """Return the positions of ``items``, each a name in ``names`` or an index.
+
+    Negative indices count from the end of ``size``; the other arguments word
+    the errors (``"{label} 'x' is not {member}"``, ``"... out of range for
+    {holder}"``, ``"must be {kinds}"``).
+    """
+    positions = []
+    for item in items:
+        if isinstance(item, str):
+            if names is None or item not in names:
+                known = unnamed if names is None else names
+                raise ValueError(f"{label} {item!r} is not {member} ({known}).")
+            positions.append(names.index(item))
+        elif isinstance(item, Integral) and not isinstance(item, (bool, np.bool_)):
+            if not -size <= item < size:
+                raise ValueError(f"{label} {item} is out of range for {holder}.")
+            positions.append(int(item) % size)
+        else:
+            first = label.split()[0]
+            raise ValueError(f"{first} must be {kinds}; got {item!r}.")
+    return positions
+
+
 def resolve_passthrough(passthrough, n_features: int, feature_names) -> np.ndarray:
     """Return the sorted column indices named by ``passthrough``.
 
@@ -176,29 +201,16 @@ def resolve_passthrough(passthrough, n_features: int, feature_names) -> np.ndarr
         indices = np.flatnonzero(np.asarray(items, dtype=bool)).tolist()
         items = indices
     names = None if feature_names is None else [str(n) for n in feature_names]
-    indices = []
-    for item in items:
-        if isinstance(item, np.integer):
-            item = int(item)
-        if isinstance(item, str):
-            if names is None or item not in names:
-                known = "X has no column names" if names is None else names
-                raise ValueError(
-                    f"passthrough column {item!r} is not a column of X ({known})."
-                )
-            indices.append(names.index(item))
-        elif isinstance(item, Integral) and not isinstance(item, (bool, np.bool_)):
-            if not -n_features <= item < n_features:
-                raise ValueError(
-                    f"passthrough column {item} is out of range for X with "
-                    f"{n_features} column(s)."
-                )
-            indices.append(int(item) % n_features)
-        else:
-            raise ValueError(
-                "passthrough must be column indices, column names or a boolean "
-                f"mask; got {item!r}."
-            )
+    indices = positions_of(
+        items,
+        names,
+        n_features,
+        label="passthrough column",
+        member="a column of X",
+        unnamed="X has no column names",
+        holder=f"X with {n_features} column(s)",
+        kinds="column indices, column names or a boolean mask",
+    )
     if len(set(indices)) != len(indices):
         raise ValueError(f"passthrough must not repeat a column; got {items!r}.")
     if len(indices) >= n_features:

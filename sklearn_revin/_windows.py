@@ -11,7 +11,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import _dask
-from ._layout import input_name, target_name
+from ._layout import input_name, positions_of, target_name
 
 __all__ = ["frame_library", "make_windows"]
 
@@ -241,26 +241,16 @@ def _resolve_target(target, names, n_variates):
         requested = list(target)
     if not requested:
         raise ValueError("target must name at least one variate; got an empty list.")
-    positions = []
-    for item in requested:
-        if isinstance(item, str):
-            if names is None or item not in names:
-                known = "it has no column names" if names is None else names
-                raise ValueError(
-                    f"target {item!r} is not a variate of the series ({known})."
-                )
-            positions.append(names.index(item))
-        elif isinstance(item, Integral) and not isinstance(item, bool):
-            if not -n_variates <= item < n_variates:
-                raise ValueError(
-                    f"target {item} is out of range for a series with "
-                    f"{n_variates} variate(s)."
-                )
-            positions.append(int(item) % n_variates)
-        else:
-            raise ValueError(
-                f"target must be variate positions or column names; got {item!r}."
-            )
+    positions = positions_of(
+        requested,
+        names,
+        n_variates,
+        label="target",
+        member="a variate of the series",
+        unnamed="it has no column names",
+        holder=f"a series with {n_variates} variate(s)",
+        kinds="variate positions or column names",
+    )
     if len(set(positions)) != len(positions):
         raise ValueError(f"target must not repeat a variate; got {requested!r}.")
     if len(positions) == 1:  # a basic index: Y stays a view of the series

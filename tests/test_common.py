@@ -148,6 +148,12 @@ def _regressor_expected_failed_checks(estimator):
             Ridge(), n_variates=2, target_variates=0, window_weights="scale"
         ),
         RevINRegressor(KNeighborsRegressor(), channel_independent=True),
+        RevINRegressor(
+            Ridge(),
+            passthrough=[0],
+            step_order="newest_first",
+            revin=RevINTransformer(center="last"),
+        ),
     ],
     expected_failed_checks=_regressor_expected_failed_checks,
 )
