@@ -399,8 +399,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
     def get_metadata_routing(self):
         """Get metadata routing of this object.
 
-        Please check :ref:`User Guide <metadata_routing>` on how the routing
-        mechanism works. The parameters of :meth:`fit` go to the ``fit`` of
+        See scikit-learn's user guide on metadata routing for how the routing
+        mechanism works, and :ref:`regressor`. The parameters of :meth:`fit` go to the ``fit`` of
         ``regressor`` where it requested them, e.g.
         ``RevINRegressor(Ridge().set_fit_request(sample_weight=True))``.
 
