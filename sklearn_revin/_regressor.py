@@ -400,8 +400,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         """Get metadata routing of this object.
 
         See scikit-learn's user guide on metadata routing for how the routing
-        mechanism works, and :ref:`regressor`. The parameters of :meth:`fit` go to the ``fit`` of
-        ``regressor`` where it requested them, e.g.
+        mechanism works, and :ref:`regressor`. The parameters of :meth:`fit`
+        go to the ``fit`` of ``regressor`` where it requested them, e.g.
         ``RevINRegressor(Ridge().set_fit_request(sample_weight=True))``.
 
         Returns
