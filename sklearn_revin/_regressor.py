@@ -407,7 +407,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         routing : MetadataRouter
-            A :class:`~sklearn.utils.metadata_routing.MetadataRouter`
+            A ``sklearn.utils.metadata_routing.MetadataRouter``
             encapsulating routing information.
         """
         return MetadataRouter(owner=self).add(
