@@ -154,6 +154,7 @@ def _regressor_expected_failed_checks(estimator):
             step_order="newest_first",
             revin=RevINTransformer(center="last"),
         ),
+        RevINRegressor(Ridge(), passthrough=[-1], channel_independent=True),
     ],
     expected_failed_checks=_regressor_expected_failed_checks,
 )
