@@ -70,7 +70,8 @@ _ONE_STEP = (
     "skforecast's transformer_y, mlforecast's GlobalSklearnTransformer and "
     "sktime's TabularToSeriesAdaptor pass it, is not a window: use "
     "RevINRegressor(regressor) as the model instead, which normalizes each "
-    "input window and its targets with that window's statistics."
+    "input window and its targets with that window's statistics, on windows of "
+    "several steps (make_windows(series, window=24, horizon=...))."
 )
 
 
