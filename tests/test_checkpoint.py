@@ -897,12 +897,15 @@ def test_checkpoint_safetensors_of_a_model(tmp_path):
 
 
 def test_checkpoint_safetensors_missing_is_a_clear_import_error(tmp_path, monkeypatch):
-    """Check reading .safetensors without the package says how to install it."""
+    """Check reading a safetensors file without the package says how to install it."""
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    path = tmp_path / "x.bin"  # the format is told by the bytes, not the name
+    safetensors_torch.save_file({"gamma": torch.ones(2, 1)}, str(path))
     monkeypatch.setitem(sys.modules, "safetensors", None)
     monkeypatch.setitem(sys.modules, "safetensors.torch", None)
 
     with pytest.raises(ImportError, match="pip install safetensors"):
-        RevINTransformer(checkpoint=tmp_path / "x.safetensors").fit(np.ones((2, 4)))
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 4)))
 
 
 # ------------------------------------------------------------- way back
