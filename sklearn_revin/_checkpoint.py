@@ -234,9 +234,17 @@ def find_revin_layer(
         layer_key, family = _pick_only_layer(state_dict, scan)
     else:
         layer_key, family = _pick_named_layer(state_dict, scan, _normalize_key(key))
+    recorded = _recorded(opened, layer_key)
+    if "non_norm" in recorded:
+        raise ValueError(
+            f"The checkpoint's RevIN layer {_describe_key(layer_key)} does not "
+            f"normalize ({recorded['non_norm'][1]}): the model passes its "
+            "windows through unchanged, which RevINTransformer does not "
+            "reproduce. Use no RevINTransformer for this model."
+        )
     if n_variates is not None:
         _check_n_variates(state_dict, layer_key, family, n_variates, hint)
-    return _layer(state_dict, layer_key, family, _recorded(opened, layer_key))
+    return _layer(state_dict, layer_key, family, recorded)
 
 
 # ----------------------------------------------------------- what is opened
@@ -325,11 +333,19 @@ def _model_of(holder) -> torch.nn.Module:
 
 
 def _darts_hint(path: str) -> str:
+    """Where darts keeps the weights of the model object pickled at ``path``."""
     beside = path + ".ckpt"
     if os.path.isfile(beside):
         return (
             f" darts' model.save writes the weights beside it, to {beside!r}: "
             "pass that file."
+        )
+    checkpoints = os.path.join(os.path.dirname(path), "checkpoints")
+    if os.path.basename(path) == "_model.pth.tar" and os.path.isdir(checkpoints):
+        found = sorted(n for n in os.listdir(checkpoints) if n.endswith(".ckpt"))
+        return (
+            " darts' save_checkpoints=True keeps the weights in "
+            f"{checkpoints!r}: pass one of {found}."
         )
     return ""
 
@@ -370,6 +386,8 @@ def _recorded(opened: _Opened, key: str) -> dict:
         eps = getattr(module, "eps", None)
         if isinstance(eps, Real) and not isinstance(eps, bool) and eps > 0:
             recorded["eps"] = (float(eps), f"{where}eps")
+        if getattr(module, "non_norm", None) is True:  # neuralforecast, TSLib
+            recorded["non_norm"] = (True, f"{where}non_norm=True")
         subtract_last = getattr(module, "subtract_last", None)
         if isinstance(subtract_last, bool):
             recorded["center"] = (
@@ -387,6 +405,8 @@ def _recorded(opened: _Opened, key: str) -> dict:
                 "center", ("last" if value else "mean", f"{where}: {name}={value}")
             )
             break
+    if hyper_parameters.get("use_norm", True) in (False, 0):  # TimeMixer
+        recorded.setdefault("non_norm", (True, f"{where}: use_norm=False"))
     darts = hyper_parameters.get("use_reversible_instance_norm")
     if isinstance(darts, Mapping):
         eps = darts.get("eps")
