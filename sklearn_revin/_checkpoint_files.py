@@ -263,8 +263,7 @@ def _safetensors_reader(handle, name, path):
             return handle.get_tensor(name)
         except Exception as exc:
             raise ValueError(
-                f"Could not read {name!r} from {path!r} "
-                f"({type(exc).__name__}: {exc})."
+                f"Could not read {name!r} from {path!r} ({type(exc).__name__}: {exc})."
             ) from exc
 
     return load
@@ -380,10 +379,7 @@ def _refuse_unless_class(path: str, name: str) -> None:
             "run commands or code"
         )
     elif not attribute[:1].isupper() and top not in _DATA_LIBRARIES:
-        why = (
-            f"it calls {name}, a function (not a class), which unpickling "
-            "would run"
-        )
+        why = f"it calls {name}, a function (not a class), which unpickling would run"
     else:
         return
     raise ValueError(_refusal(path, why))
@@ -408,9 +404,7 @@ def _torch_load(path: str, *, mmap: bool, stand_in_names=()):
         pairs = [(_stand_in(name, kind), name) for name, kind in kinds.items()]
         try:
             with torch.serialization.safe_globals(pairs):
-                return torch.load(
-                    path, map_location="cpu", weights_only=True, mmap=mmap
-                )
+                return _load_with_torch(path, mmap=mmap)
         except OSError:
             raise  # an unreadable file says so itself
         except pickle.UnpicklingError as exc:
@@ -432,6 +426,16 @@ def _torch_load(path: str, *, mmap: bool, stand_in_names=()):
                 f"Could not read {path!r} as a torch checkpoint "
                 f"({type(exc).__name__}: {exc})."
             ) from exc
+
+
+def _load_with_torch(path: str, *, mmap: bool):
+    # torch.load reads a path named *.safetensors as safetensors, whatever its
+    # bytes: a torch file under that name is read from an open file instead,
+    # which cannot be mapped.
+    if mmap and not path.endswith(".safetensors"):
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    with open(path, "rb") as file:
+        return torch.load(file, map_location="cpu", weights_only=True)
 
 
 def _container_stand_in(message: str, kinds: dict):

@@ -268,8 +268,8 @@ def test_neuralforecast_module_in_memory(neuralforecast_models):
 def test_neuralforecast_contradicting_center_warns(neuralforecast_models):
     """Check a center contradicting the recorded subtract_last warns, naming both."""
     _, files, _, _ = neuralforecast_models
+    revin = RevINTransformer(checkpoint=files["PatchTST_last"], center="mean")
     with pytest.warns(UserWarning, match=r"center='mean' was given.*'last'"):
-        revin = RevINTransformer(checkpoint=files["PatchTST_last"], center="mean")
         revin.fit(_windows(8, n_variates=1))
     assert revin.center_ == "mean"
     assert revin.settings_origin_["center"] == "parameter"
@@ -462,4 +462,3 @@ def test_tsai_module_records_subtract_last(tsai_learner):
     )
     assert revin.center_ == "last"
     assert revin.eps_ == 1e-5
-
