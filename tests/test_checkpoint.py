@@ -940,6 +940,26 @@ def _torch_file_with_payload_behind_a_loss(path, target):
         )
 
 
+def _torch_file_with_os_system_behind_a_loss(path, target):
+    # The same with os.system (posix.system when pickled) in the REDUCE.
+    class _System:
+        def __reduce__(self):
+            return (os.system, (f"touch {target}",))
+
+    class MAE:
+        def __init__(self, *args):
+            pass
+
+        def __reduce__(self):
+            return (type(self), (_System(),))
+
+    with _LookalikeModule("neuralforecast_lookalike_losses", MAE=MAE) as module:
+        torch.save(
+            {"state_dict": {"revin.gamma": torch.ones(3, 1)}, "loss": module.MAE()},
+            path,
+        )
+
+
 def _torch_file_calling_a_function_named_like_a_library(path, target):
     # A lowercase name (a function, not a class) outside the blocked modules.
     def build_model(*args):
@@ -959,6 +979,7 @@ _PAYLOADS = [
     _torch_file_with_payload,
     _torch_file_with_weights_and_payload,
     _torch_file_with_payload_behind_a_loss,
+    _torch_file_with_os_system_behind_a_loss,
     _torch_file_calling_a_function_named_like_a_library,
     _raw_pickle_with_payload,
     _raw_pickle_protocol_5_with_payload,
@@ -981,6 +1002,8 @@ def test_checkpoint_crafted_pickle_is_refused_and_never_run(tmp_path, write, ext
     assert "weights_only=True" in str(excinfo.value)
     if write is _torch_file_calling_a_function_named_like_a_library:
         assert "darts_lookalike_utils.build_model, a function" in str(excinfo.value)
+    elif write is _torch_file_with_os_system_behind_a_loss:
+        assert f"{os.system.__module__}.system" in str(excinfo.value)
     elif write is not _raw_pickle_protocol_5_with_payload:
         assert "io.open" in str(excinfo.value)  # what builtins.open pickles as
     assert not target.exists()
