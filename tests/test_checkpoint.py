@@ -174,13 +174,13 @@ def _timemixer_state_dict(weight, bias, n_scales=1):
     return state_dict
 
 
-def _darts_checkpoint(weight, bias, past_covariates=False):
+def _darts_checkpoint(weight, bias):
     """A unit8co/darts Lightning checkpoint of a model with RIN.
 
     darts/models/forecasting/pl_forecasting_module.py holds ``self.rin =
-    RINorm(...)`` (darts/models/components/layer_norm_variants.py), whose
-    series parameters stay at ``rin.affine_weight`` and whose covariate groups
-    are ``rin.past_cov_norm`` and ``rin.future_cov_norm``.
+    RINorm(input_dim=self.n_targets)`` (darts/models/components/
+    layer_norm_variants.py), one layer over the target components: darts
+    normalizes no covariates.
     """
     state_dict = {
         "rin.affine_weight": weight.clone(),
@@ -188,9 +188,6 @@ def _darts_checkpoint(weight, bias, past_covariates=False):
         "encoders.0.dense.0.weight": torch.randn(16, 12),
         "decoders.0.dense.0.weight": torch.randn(8, 16),
     }
-    if past_covariates:
-        state_dict["rin.past_cov_norm.affine_weight"] = torch.ones(2)
-        state_dict["rin.past_cov_norm.affine_bias"] = torch.zeros(2)
     return _lightning(state_dict)
 
 
@@ -630,19 +627,6 @@ def test_checkpoint_several_layers_lists_them_and_asks_for_key():
             assert repr(key) in message
         revin = RevINTransformer(checkpoint=checkpoint, checkpoint_key=keys[1])
         assert revin.fit(X).checkpoint_key_ == keys[1]
-
-
-def test_checkpoint_darts_covariate_groups_are_several_layers():
-    """Check darts' RINorm with a covariate group asks which layer to use."""
-    rng = np.random.RandomState(11)
-    weight, bias = _affine(rng, 3)
-    checkpoint = _darts_checkpoint(weight, bias, past_covariates=True)
-    X = _windows(rng)
-
-    with pytest.raises(ValueError, match=r"'rin'.*'rin.past_cov_norm'"):
-        RevINTransformer(checkpoint=checkpoint).fit(X)
-    revin = RevINTransformer(checkpoint=checkpoint, checkpoint_key="rin").fit(X)
-    assert_array_equal(revin.gamma_, weight.double().numpy())
 
 
 def test_checkpoint_key_suffix_ambiguous_is_an_error():
