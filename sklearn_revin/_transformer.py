@@ -104,8 +104,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         finite and exact.
     beta : array-like of shape (n_variates,), default=None
         Per-variate shift applied after normalization; ``None`` means 0.
-    checkpoint : str, os.PathLike, Mapping, torch.nn.Module or object, \
-            default=None
+    checkpoint : str, os.PathLike, Mapping, torch.nn.Module or object, default=None
         Where to take the learned ``gamma`` and ``beta`` from, at :meth:`fit`:
         a torch file (any extension; read with ``torch.load(weights_only=True)``
         only, the classes its pickle names replaced by inert stand-ins), a
