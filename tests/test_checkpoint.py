@@ -1061,6 +1061,27 @@ def test_checkpoint_named_classes_become_stand_ins_never_imported(
     assert not ran.exists()
 
 
+def test_checkpoint_container_classes_become_plain_containers(tmp_path):
+    """Check dict and list subclasses (Lightning's AttributeDict) load as plain ones."""
+    attribute_dict = type("AttributeDict", (dict,), {})
+    items = type("L", (list,), {})
+    path = tmp_path / "lightning.ckpt"
+    with _LookalikeModule(
+        "lookalike_fabric", AttributeDict=attribute_dict, L=items
+    ) as module:
+        hyper_parameters = module.AttributeDict(revin_subtract_last=True)
+        hyper_parameters["callbacks"] = module.L([1, 2])
+        state_dict = {"revin.gamma": torch.ones(3, 1), "revin.beta": torch.ones(3, 1)}
+        torch.save(
+            _lightning(state_dict) | {"hyper_parameters": hyper_parameters}, path
+        )
+
+    revin = RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+
+    assert revin.center_ == "last"
+    assert "revin_subtract_last=True" in revin.settings_origin_["center"]
+
+
 def test_checkpoint_legacy_torch_file_with_a_class_is_refused(tmp_path):
     """Check the legacy format gets no stand-ins: refused, naming the class."""
     path = tmp_path / "legacy.pt"
