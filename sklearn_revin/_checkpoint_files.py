@@ -25,6 +25,7 @@ converts are ever read.
 
 from __future__ import annotations
 
+import _compat_pickle
 import os
 import pickle
 import re
@@ -370,8 +371,18 @@ def _stand_in(name: str, kind: str):
     )
 
 
+def _python3_name(module: str, attribute: str) -> tuple[str, str]:
+    """Return the Python 3 name of a global (protocol 2 uses Python 2 names)."""
+    if (module, attribute) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, attribute)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), attribute
+
+
 def _refuse_unless_class(path: str, name: str) -> None:
     module, _, attribute = name.rpartition(".")
+    module, attribute = _python3_name(module, attribute)
+    if f"{module}.{attribute}" != name:
+        name = f"{name} ({module}.{attribute})"
     top = module.split(".")[0]
     if top in _DANGEROUS_MODULES or not module:
         why = (

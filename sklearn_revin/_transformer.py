@@ -589,7 +589,9 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         The checkpoint is read now, so that a wrong file or key fails at once,
         and only its RevIN layer's two entries are kept, as NumPy arrays: the
         returned transformer's ``checkpoint`` is that small state dict and its
-        ``checkpoint_key`` the layer's name. It needs neither the file nor the
+        ``checkpoint_key`` the layer's name. The eps and ``subtract_last``
+        the checkpoint records become its ``eps`` and ``center``, unless given
+        in ``params``. It needs neither the file nor the
         model afterwards, and it clones and pickles cheaply. It still has to be
         fitted, which checks the number of variates against the data.
 

@@ -6,10 +6,12 @@ follows. The reference formulas are transcribed from those files, in their
 (batch, time, channels) layout, and never call this package.
 """
 
+import importlib
 import io
 import os
 import pickle
 import re
+import subprocess
 import sys
 import tracemalloc
 import types
@@ -993,6 +995,53 @@ def test_checkpoint_crafted_pickle_is_refused_and_never_run(tmp_path, write, ext
     assert not target.exists()
     with pytest.raises(ValueError, match="Refused to load"):
         RevINTransformer.from_checkpoint(path)
+    assert not target.exists()
+
+
+class _Calls:
+    """Unpickling this object calls ``function(*args)``."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return (self.function, self.args)
+
+
+@pytest.mark.parametrize(
+    ("function", "named"),
+    [
+        (eval, "builtins.eval"),
+        (exec, "builtins.exec"),
+        (getattr, "builtins.getattr"),
+        (subprocess.Popen, "subprocess.Popen"),
+        (importlib.import_module, "importlib.import_module"),
+    ],
+)
+@pytest.mark.parametrize("extension", [".ckpt", ".safetensors"])
+def test_checkpoint_callables_are_refused_with_the_reason(
+    tmp_path, function, named, extension
+):
+    """Check eval, exec, builtins, subprocess, importlib: refused, named, not run."""
+    target = tmp_path / "pwned.txt"
+    args = {
+        "builtins.eval": (f"open({str(target)!r}, 'w')",),
+        "builtins.exec": (f"open({str(target)!r}, 'w')",),
+        "builtins.getattr": (str, "join"),
+        "subprocess.Popen": (["touch", str(target)],),
+        "importlib.import_module": ("this",),
+    }[named]
+    path = tmp_path / f"model{extension}"
+    torch.save(
+        {"state_dict": {"revin.gamma": torch.ones(3, 1)}, "x": _Calls(function, *args)},
+        path,
+    )
+
+    with pytest.raises(ValueError, match="Refused to load") as excinfo:
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+
+    assert named in str(excinfo.value)
+    assert "run commands or code" in str(excinfo.value)
     assert not target.exists()
 
 
