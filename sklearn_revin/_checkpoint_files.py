@@ -92,7 +92,7 @@ _DANGEROUS_MODULES = frozenset(
 # scalars, pandas indexes, arrow arrays), as darts' and fastai's pickles name
 # them: constructions of data, replaced by stand-ins like classes.
 _DATA_LIBRARIES = frozenset({"numpy", "pandas", "pyarrow"})
-_SAFETENSORS_DIRECTORY_FILE = re.compile(r"^\w+_\d+\.(safetensors|ckpt)$")
+_SAFETENSORS_DIRECTORY_FILE = re.compile(r"^.+_\d+\.(safetensors|ckpt)$")
 _NAMES_SHOWN = 8
 
 
