@@ -156,19 +156,9 @@ def read_checkpoint_file(path) -> CheckpointFile:
         memory, or its pickle names anything but plain classes.
     """
     path = os.fspath(path)
-    mode = os.stat(path).st_mode
-    if stat.S_ISDIR(mode):
+    if stat.S_ISDIR(os.stat(path).st_mode):
         path = _model_file_of_directory(path)
-        mode = os.stat(path).st_mode
-    if not stat.S_ISREG(mode):
-        raise ValueError(
-            f"{path!r} is not a regular file (it is a {_file_kind(mode)}): a "
-            "checkpoint must be a torch or safetensors file, or a directory "
-            "written by NeuralForecast.save."
-        )
-    with open(path, "rb") as file:
-        head = file.read(9)
-    size = os.path.getsize(path)
+    head, size = _head(path)
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return _read_torch_zip(path)
     if _is_safetensors(head, size):
@@ -183,6 +173,27 @@ def read_checkpoint_file(path) -> CheckpointFile:
 
 
 # ---------------------------------------------------------------- the formats
+
+
+def _head(path: str) -> tuple[bytes, int]:
+    """Return the first bytes and the size of a regular file; refuse the rest.
+
+    Opened without blocking and checked on the open file, so that a FIFO or a
+    device is refused, never waited on.
+    """
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise ValueError(
+                f"{path!r} is not a regular file (it is a "
+                f"{_file_kind(status.st_mode)}): a checkpoint must be a torch "
+                "or safetensors file, or a directory written by "
+                "NeuralForecast.save."
+            )
+        return os.read(descriptor, 9), status.st_size
+    finally:
+        os.close(descriptor)
 
 
 def _file_kind(mode) -> str:
