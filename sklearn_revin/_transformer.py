@@ -631,8 +631,9 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 [-0.5  , -0.5  ,  0.5  ,  0.5  ]]])
         """
         layer = find_revin_layer(checkpoint, key=key)
-        for name, (value, _) in layer.recorded.items():
-            params.setdefault(name, value)  # what the checkpoint records
+        for name, (value, where) in layer.recorded.items():
+            given = params.setdefault(name, value)  # what the checkpoint records
+            _warn_if_contradicted(name, given, value, where, stacklevel=3)
         return cls(checkpoint=layer.stored, checkpoint_key=layer.key, **params)
 
     def to_module(self, *, device=None, dtype=None) -> RevIN:
@@ -821,14 +822,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 origin = "default" if value is None else f"checkpoint ({where})"
             else:
                 resolved, origin = given, "parameter"
-                if value is not None and value != given:
-                    warnings.warn(
-                        f"{name}={given!r} was given, but the checkpoint records "
-                        f"{name}={value!r} ({where}); using {name}={given!r}. "
-                        f"Leave {name}='auto' to use the recorded value.",
-                        UserWarning,
-                        stacklevel=5,
-                    )
+                _warn_if_contradicted(name, given, value, where, stacklevel=7)
             setattr(self, f"{name}_", resolved)
             self.settings_origin_[name] = origin
         self.eps_mode_ = eps_mode if self.eps_mode == "auto" else self.eps_mode
@@ -983,6 +977,19 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"got {tuple(checked[0].shape)} and {tuple(checked[1].shape)}."
             )
         return tuple(checked)
+
+
+def _warn_if_contradicted(name, given, recorded, where, *, stacklevel):
+    """Warn that a parameter the user set contradicts what the checkpoint records."""
+    if recorded is None or given == "auto" or given == recorded:
+        return
+    warnings.warn(
+        f"{name}={given!r} was given, but the checkpoint records "
+        f"{name}={recorded!r} ({where}); using {name}={given!r}. Leave "
+        f"{name}='auto' to use the recorded value.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def _validate_tensor(X: torch.Tensor, *, name: str) -> torch.Tensor:

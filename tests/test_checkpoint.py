@@ -1353,6 +1353,8 @@ def test_checkpoint_recorded_eps_and_subtract_last_of_a_module():
     assert given.eps_ == 1e-5
     rebuilt = RevINTransformer.from_checkpoint(model)  # keeps what is recorded
     assert (rebuilt.eps, rebuilt.center) == (1e-3, "last")
+    with pytest.warns(UserWarning, match=r"center='mean' was given.*'last'"):
+        RevINTransformer.from_checkpoint(model, center="mean")
     unpickled = pickle.loads(pickle.dumps(RevINTransformer(checkpoint=model)))
     assert (unpickled.eps, unpickled.center) == (1e-3, "last")
     model.rin.non_norm = True  # neuralforecast's RevIN(non_norm=True)
