@@ -1232,6 +1232,25 @@ def test_checkpoint_deflated_archive_is_read_not_mapped(tmp_path):
     assert_array_equal(revin.gamma_, [2.0, 3.0])
 
 
+def test_checkpoint_stored_archive_is_mapped_not_read(tmp_path, monkeypatch):
+    """Check torch.save's (stored) archive is loaded with mmap=True: not read."""
+    path = tmp_path / "model.pt"
+    state_dict = {"revin.gamma": torch.ones(3, 1), "revin.beta": torch.ones(3, 1)}
+    torch.save(state_dict | {"head.weight": torch.zeros(64, 64)}, path)
+    calls = []
+    original = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+
+    RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+
+    assert [(call["mmap"], call["weights_only"]) for call in calls] == [(True, True)]
+
+
 def test_checkpoint_deflate_bomb_is_refused_before_reading(tmp_path, monkeypatch):
     """Check a 0.5 MiB archive inflating to 512 MiB is refused in bounded memory."""
     plain = tmp_path / "plain.pt"
