@@ -970,8 +970,9 @@ _PAYLOADS = [
     _raw_pickle_with_payload,
     _raw_pickle_protocol_5_with_payload,
 ]
-# The format is told by the bytes: a payload is refused under every name.
-_EXTENSIONS = [".pt", ".pth", ".ckpt", ".pth.tar", ".bin", ".safetensors", ""]
+# The format is told by the bytes: a payload is refused under every name, and
+# as the model file of a NeuralForecast.save directory ("/").
+_EXTENSIONS = [".pt", ".pth", ".ckpt", ".pth.tar", ".bin", ".safetensors", "", "/"]
 
 
 @pytest.mark.parametrize("write", _PAYLOADS)
@@ -981,7 +982,11 @@ def test_checkpoint_crafted_pickle_is_refused_and_never_run(tmp_path, write, ext
     """Check a pickle whose loading would create a file is refused, file absent."""
     target = tmp_path / "pwned.txt"
     path = tmp_path / f"model{extension}"
-    write(path, target)
+    if extension == "/":
+        path.mkdir()
+        write(path / "PatchTST_0.safetensors", target)
+    else:
+        write(path, target)
 
     with pytest.raises(ValueError, match="Refused to load") as excinfo:
         RevINTransformer(checkpoint=path).fit(np.ones((2, 4)))
