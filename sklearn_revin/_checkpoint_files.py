@@ -247,8 +247,8 @@ def _read_safetensors(path: str, head: bytes) -> CheckpointFile:
     except ImportError as exc:
         raise ImportError(
             f"Reading {path!r} (a safetensors file) needs the safetensors "
-            "package, which is not installed: pip install safetensors (or pip "
-            "install 'sklearn-revin[safetensors]')."
+            "package, which is not installed: pip install safetensors (or the "
+            "safetensors extra, pip install '.[safetensors]' from a clone)."
         ) from exc
     try:
         handle = safe_open(path, framework="pt", device="cpu")
