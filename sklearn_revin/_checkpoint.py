@@ -231,7 +231,17 @@ def find_revin_layer(
     state_dict = opened.state_dict
     scan = _scan(state_dict)
     if key is None:
-        layer_key, family = _pick_only_layer(state_dict, scan)
+        try:
+            layer_key, family = _pick_only_layer(state_dict, scan)
+        except ValueError as exc:
+            no_affine = _records_no_affine(opened)
+            if no_affine is None or scan.layers:
+                raise
+            raise ValueError(
+                f"{exc} The checkpoint records a RevIN without affine parameters "
+                f"({no_affine}): there is nothing to load; use RevINTransformer() "
+                "without a checkpoint, with the model's eps and center."
+            ) from None
     else:
         layer_key, family = _pick_named_layer(state_dict, scan, _normalize_key(key))
     recorded = _recorded(opened, layer_key)
@@ -416,6 +426,20 @@ def _recorded(opened: _Opened, key: str) -> dict:
                 (float(eps), f"{where}: use_reversible_instance_norm={dict(darts)}"),
             )
     return recorded
+
+
+def _records_no_affine(opened: _Opened) -> str | None:
+    """Where the hyper-parameters say the RevIN has no affine, or None."""
+    hyper_parameters = opened.hyper_parameters
+    if not isinstance(hyper_parameters, Mapping):
+        return None
+    where = opened.hyper_parameters_from
+    if hyper_parameters.get("revin_affine") is False:  # neuralforecast PatchTST
+        return f"{where}: revin_affine=False"
+    darts = hyper_parameters.get("use_reversible_instance_norm")
+    if isinstance(darts, Mapping) and darts.get("affine") is False:
+        return f"{where}: use_reversible_instance_norm={dict(darts)}"
+    return None
 
 
 def _submodule(module, key):

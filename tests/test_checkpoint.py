@@ -1313,6 +1313,19 @@ def test_checkpoint_safetensors_reads_only_the_layer_after_checking_v(
     )
 
 
+def test_checkpoint_recorded_without_affine_says_so(tmp_path):
+    """Check a checkpoint recording revin_affine=False explains the missing layer."""
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    path = tmp_path / "patchtst.ckpt"
+    safetensors_torch.save_file(
+        {"model.head.weight": torch.zeros(4, 8)},
+        str(path),
+        metadata={"hyper_parameters": '{"revin": true, "revin_affine": false}'},
+    )
+    with pytest.raises(ValueError, match=r"Found no RevIN layer.*revin_affine=False"):
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 1, 4)))
+
+
 def test_checkpoint_damaged_safetensors_is_a_value_error_naming_the_file(tmp_path):
     """Check a SafetensorError (a truncated file) becomes a ValueError."""
     safetensors_torch = pytest.importorskip("safetensors.torch")
