@@ -36,7 +36,7 @@ from ._backend import (
     run_on_device,
     to_numpy,
 )
-from ._checkpoint import find_revin_layer
+from ._checkpoint import ObjectWithModel, find_revin_layer
 from ._functional import (
     denormalize,
     effective_gamma,
@@ -130,41 +130,59 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         finite and exact.
     beta : array-like of shape (n_variates,), default=None
         Per-variate shift applied after normalization; ``None`` means 0.
-    checkpoint : str, os.PathLike, Mapping or torch.nn.Module, default=None
+    checkpoint : str, os.PathLike, Mapping, torch.nn.Module or object, default=None
         Where to take the learned ``gamma`` and ``beta`` from, at :meth:`fit`:
-        a torch file (``.pt``, ``.pth``, ``.ckpt``, ``.bin``, read with
-        ``torch.load(weights_only=True)`` only), a ``.safetensors`` file, a
-        state dict or a trained ``torch.nn.Module``. The one RevIN layer in it
-        is found by its parameter names (``gamma``/``beta`` of shape
-        ``(V, 1)``, or ``affine_weight``/``affine_bias`` of shape ``(V,)`` or
-        ``(1, 1, V)``), also under ``"state_dict"`` (PyTorch Lightning),
-        ``"model"``, ``"model_state_dict"`` or ``"module"``, and behind the
-        ``module.`` and ``_orig_mod.`` prefixes. Cannot be combined with
-        ``gamma`` or ``beta``. See :meth:`from_checkpoint` and the
-        :ref:`checkpoints` page.
+        a torch file (any extension; read with ``torch.load(weights_only=True)``
+        only, the classes its pickle names replaced by inert stand-ins), a
+        safetensors file (any extension), a directory written by
+        ``NeuralForecast.save``, a state dict, a trained ``torch.nn.Module``
+        or an object whose ``.model`` is one (a darts forecasting model). The
+        one RevIN layer in it is found by its parameter names
+        (``gamma``/``beta`` of shape ``(V, 1)``, ``affine_weight``/
+        ``affine_bias`` of shape ``(V,)`` or ``(1, 1, V)``, or tsai's
+        ``weight``/``bias`` of shape ``(1, V, 1)`` in a layer named for
+        RevIN), also under ``"state_dict"`` (PyTorch Lightning), ``"model"``,
+        ``"model_state_dict"`` or ``"module"``, and behind the ``module.`` and
+        ``_orig_mod.`` prefixes. Cannot be combined with ``gamma`` or
+        ``beta``. See :meth:`from_checkpoint` and the :ref:`checkpoints` page.
     checkpoint_key : str, default=None
         Name of the RevIN layer in ``checkpoint``, e.g.
         ``"model.revin_layer"``, or its end (``"revin_layer"``); needed when
         the checkpoint holds several RevIN layers.
-    eps : float, default=1e-5
+    eps : float or "auto", default="auto"
         Lower bound of the variance (or the constant added to it, see
         ``eps_mode``), so that constant windows are not divided by zero; also
-        the smallest magnitude of ``gamma``. A checkpoint does not store the
-        eps its model was trained with: pass it here (1e-5 in the
-        ``itransformer`` package and in the original RevIN).
-    eps_mode : {"auto", "clamp", "add"}, default="auto"
+        the smallest magnitude of ``gamma``. ``"auto"`` takes the eps the
+        checkpoint records (the layer's ``eps`` attribute of a module, darts'
+        ``use_reversible_instance_norm={"eps": ...}``), else 1e-5, the
+        default of the ``itransformer`` package and the original RevIN. A
+        value that contradicts the checkpoint is used, with a warning.
+    eps_mode : {"auto", "clamp", "add", "add_std"}, default="auto"
         How eps enters the scale: ``"clamp"`` is
         ``sqrt(max(var, eps))``, as the ``itransformer`` package computes it;
         ``"add"`` is ``sqrt(var + eps)``, as the original RevIN, PatchTST,
-        Time-Series-Library, darts and neuralforecast compute it. ``"auto"``
+        Time-Series-Library, darts and neuralforecast compute it;
+        ``"add_std"`` is ``sqrt(var) + eps``, as tsai computes it. ``"auto"``
         follows the source of gamma and beta: ``"add"`` for a checkpoint with
-        ``affine_weight``/``affine_bias``, ``"clamp"`` otherwise. The inverse
-        is exact either way.
-    center : {"mean", "last"}, default="mean"
+        ``affine_weight``/``affine_bias``, ``"add_std"`` for tsai's
+        ``weight``/``bias``, ``"clamp"`` otherwise. The inverse is exact
+        whichever mode.
+    center : {"auto", "mean", "last"}, default="auto"
         What is subtracted from each window: its mean, or its last observed
         value, as PatchTST and Time-Series-Library models trained with
         ``subtract_last=True`` do (the scale is still the standard deviation).
-        :meth:`inverse_transform` adds back the same value.
+        :meth:`inverse_transform` adds back the same value. ``"auto"`` takes
+        what the checkpoint records (the layer's ``subtract_last``, or
+        ``revin_subtract_last``/``subtract_last`` among its hyper-parameters),
+        else ``"mean"``. A value that contradicts the checkpoint is used, with
+        a warning.
+    inverse : {"exact", "source"}, default="exact"
+        How :meth:`inverse_transform` divides by ``gamma``: ``"exact"`` is the
+        exact inverse of :meth:`transform`; ``"source"`` reproduces the source
+        layer's own way back, which for the original RevIN, PatchTST,
+        Time-Series-Library, darts and neuralforecast's ``RevIN`` divides by
+        ``affine_weight + eps**2`` (their ``affine_weight``/``affine_bias``
+        of shape ``(V,)``); other sources, and no checkpoint, divide exactly.
     step_order : {"oldest_first", "newest_first"}, default="oldest_first"
         Order of the steps within each variate's window: ``"oldest_first"``
         as :func:`make_windows` lays them out (``t-2, t-1, t``), or
@@ -219,8 +237,19 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Effective per-variate scale, after clamping its magnitude at ``eps``.
     beta_ : ndarray of shape (`n_variates_`,)
         Per-variate shift.
-    eps_mode_ : {"clamp", "add"}
+    eps_ : float
+        The eps in use, resolved from ``"auto"``.
+    eps_mode_ : {"clamp", "add", "add_std"}
         The ``eps_mode`` in use, resolved from ``"auto"``.
+    center_ : {"mean", "last"}
+        The ``center`` in use, resolved from ``"auto"``.
+    inverse_ : {"exact", "eps_squared"}
+        How :meth:`inverse_transform` divides by ``gamma``: by ``gamma``, or
+        by ``gamma + eps_**2`` (``inverse="source"`` for such a source).
+    settings_origin_ : dict
+        Where ``eps_`` and ``center_`` come from, keyed ``"eps"`` and
+        ``"center"``: ``"parameter"``, ``"default"`` or ``"checkpoint (...)"``
+        naming what in the checkpoint records it.
     checkpoint_key_ : str or None
         Name of the RevIN layer read from ``checkpoint`` (``""`` for a state
         dict of the layer alone); None without a checkpoint.
@@ -253,13 +282,14 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
       value raises ``ValueError``.
 
     A model trained with the original RevIN (ts-kim/RevIN) or its copies
-    (PatchTST, Time-Series-Library, darts) divides by
-    ``affine_weight + eps**2`` on the way back; this transformer keeps the
-    exact inverse of its own forward pass and divides by ``gamma`` (its
-    magnitude clamped at ``eps``). The two differ by a relative ``eps**2 /
-    gamma``, about 1e-10 for ``gamma`` near 1. A state dict stores neither
-    eps nor ``subtract_last``: set ``eps`` and ``center`` to the values the
-    model was trained with.
+    (PatchTST, Time-Series-Library, darts, neuralforecast's ``RevIN``)
+    divides by ``affine_weight + eps**2`` on the way back; this transformer
+    keeps the exact inverse of its own forward pass and divides by ``gamma``
+    (its magnitude clamped at ``eps``), unless ``inverse="source"``. The two
+    differ by a relative ``eps**2 / gamma``, about 1e-10 for ``gamma`` near 1.
+    A bare state dict stores neither eps nor ``subtract_last``: where the
+    checkpoint does not record them (see ``settings_origin_``), set ``eps``
+    and ``center`` to the values the model was trained with.
 
     Statistics are computed in the input's precision with a numerically stable
     reduction, so float32 windows with a large offset stay accurate.
@@ -289,11 +319,19 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         "n_variates": [Interval(Integral, 1, None, closed="left"), None],
         "gamma": ["array-like", None],
         "beta": ["array-like", None],
-        "checkpoint": [str, os.PathLike, Mapping, torch.nn.Module, None],
+        "checkpoint": [
+            str,
+            os.PathLike,
+            Mapping,
+            torch.nn.Module,
+            ObjectWithModel,
+            None,
+        ],
         "checkpoint_key": [str, None],
-        "eps": [Interval(Real, 0, None, closed="neither")],
-        "eps_mode": [StrOptions({"auto", "clamp", "add"})],
-        "center": [StrOptions({"mean", "last"})],
+        "eps": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "eps_mode": [StrOptions({"auto", "clamp", "add", "add_std"})],
+        "center": [StrOptions({"auto", "mean", "last"})],
+        "inverse": [StrOptions({"exact", "source"})],
         "step_order": [StrOptions({"oldest_first", "newest_first"})],
         "passthrough": [Integral, str, "array-like", None],
         "device": [str, torch.device],
@@ -308,9 +346,10 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         beta=None,
         checkpoint: str | os.PathLike | Mapping | torch.nn.Module | None = None,
         checkpoint_key: str | None = None,
-        eps: float = 1e-5,
+        eps: float | str = "auto",
         eps_mode: str = "auto",
-        center: str = "mean",
+        center: str = "auto",
+        inverse: str = "exact",
         step_order: str = "oldest_first",
         passthrough=None,
         device: str | torch.device = "auto",
@@ -324,6 +363,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.eps = eps
         self.eps_mode = eps_mode
         self.center = center
+        self.inverse = inverse
         self.step_order = step_order
         self.passthrough = passthrough
         self.device = device
@@ -592,6 +632,13 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 "input windows with statistics=revin.instance_statistics(X_in)."
             )
 
+        # The way back may reproduce the source's division (see ``inverse``).
+        options = (
+            {"inverse": self.inverse_, "eps": self.eps_}
+            if function is denormalize
+            else {}
+        )
+
         def compute(source, out):
             return function(
                 source,
@@ -600,6 +647,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 as_tensor_like(self.gamma_[variates], source),
                 as_tensor_like(self.beta_[variates], source),
                 out=out,
+                **options,
             )
 
         return self._apply(X, n_selected, compute, copy=copy)
@@ -616,7 +664,9 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         The checkpoint is read now, so that a wrong file or key fails at once,
         and only its RevIN layer's two entries are kept, as NumPy arrays: the
         returned transformer's ``checkpoint`` is that small state dict and its
-        ``checkpoint_key`` the layer's name. It needs neither the file nor the
+        ``checkpoint_key`` the layer's name. The eps and ``subtract_last``
+        the checkpoint records become its ``eps`` and ``center``, unless given
+        in ``params``. It needs neither the file nor the
         model afterwards, and it clones and pickles cheaply. It still has to be
         fitted, which checks the number of variates against the data.
 
@@ -656,6 +706,9 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 [-0.5  , -0.5  ,  0.5  ,  0.5  ]]])
         """
         layer = find_revin_layer(checkpoint, key=key)
+        for name, (value, where) in layer.recorded.items():
+            given = params.setdefault(name, value)  # what the checkpoint records
+            _warn_if_contradicted(name, given, value, where, stacklevel=3)
         return cls(checkpoint=layer.stored, checkpoint_key=layer.key, **params)
 
     def to_module(self, *, device=None, dtype=None) -> RevIN:
@@ -692,11 +745,11 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         module = RevIN(
             self.n_variates_,
             affine=True,
-            eps=self.eps,
+            eps=self.eps_,
             device=device,
             dtype=dtype,
             eps_mode=self.eps_mode_,
-            center=self.center,
+            center=self.center_,
         )
         with torch.no_grad():
             module.gamma.copy_(torch.from_numpy(self.gamma_).unsqueeze(-1))
@@ -710,7 +763,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         # unpickled transformer reads the same parameters.
         state = dict(super().__getstate__())
         checkpoint = state.get("checkpoint")
-        if isinstance(checkpoint, (Mapping, torch.nn.Module)):
+        if isinstance(checkpoint, (Mapping, torch.nn.Module, ObjectWithModel)):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -718,6 +771,11 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             except ValueError:
                 return state  # unusable as a checkpoint: kept as given
             state["checkpoint"] = layer.stored
+            # The layer's state dict does not record eps and subtract_last:
+            # "auto" is kept as the values the checkpoint records.
+            for name, (value, _) in layer.recorded.items():
+                if state.get(name) == "auto":
+                    state[name] = value
         return state
 
     def __sklearn_tags__(self):
@@ -877,10 +935,14 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
 
     def _source_affine(self, X):
-        """Return gamma and beta, from the checkpoint if any; set ``eps_mode_``."""
+        """Return gamma and beta, from the checkpoint if any; resolve the settings.
+
+        Sets ``checkpoint_key_``, ``eps_``, ``eps_mode_``, ``center_``,
+        ``inverse_`` and ``settings_origin_``.
+        """
         if self.checkpoint is None:
             self.checkpoint_key_ = None
-            self.eps_mode_ = "clamp" if self.eps_mode == "auto" else self.eps_mode
+            self._resolve_settings(recorded={}, eps_mode="clamp", inverse="exact")
             return self.gamma, self.beta
         if self.gamma is not None or self.beta is not None:
             raise ValueError(
@@ -888,21 +950,46 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 "provides the learned gamma and beta; pass either checkpoint or "
                 "gamma/beta."
             )
-        layer = find_revin_layer(self.checkpoint, key=self.checkpoint_key)
         hint = ""
         if X.ndim == 2 and self.n_variates is None:
             hint = (
-                f" For 2-D X pass n_variates={layer.n_variates} (the columns "
-                "are variate-major)."
+                " For 2-D X pass n_variates={found} (the columns are "
+                "variate-major)."
             )
-        layer.check_n_variates(self.n_variates_, hint=hint)
+        layer = find_revin_layer(
+            self.checkpoint,
+            key=self.checkpoint_key,
+            n_variates=self.n_variates_,
+            hint=hint,
+        )
         self.checkpoint_key_ = layer.key
-        self.eps_mode_ = layer.eps_mode if self.eps_mode == "auto" else self.eps_mode
+        self._resolve_settings(
+            recorded=layer.recorded,
+            eps_mode=layer.eps_mode,
+            inverse=layer.source_inverse,
+        )
         return layer.gamma, layer.beta
+
+    def _resolve_settings(self, *, recorded, eps_mode, inverse):
+        """Resolve "auto" from what the checkpoint records, else the defaults."""
+        self.settings_origin_ = {}
+        for name, default in (("eps", 1e-5), ("center", "mean")):
+            given = getattr(self, name)
+            value, where = recorded.get(name, (None, None))
+            if given == "auto":
+                resolved = default if value is None else value
+                origin = "default" if value is None else f"checkpoint ({where})"
+            else:
+                resolved, origin = given, "parameter"
+                _warn_if_contradicted(name, given, value, where, stacklevel=7)
+            setattr(self, f"{name}_", resolved)
+            self.settings_origin_[name] = origin
+        self.eps_mode_ = eps_mode if self.eps_mode == "auto" else self.eps_mode
+        self.inverse_ = inverse if self.inverse == "source" else "exact"
 
     def _window_statistics(self, source):
         return window_statistics(
-            source, eps=self.eps, eps_mode=self.eps_mode_, center=self.center
+            source, eps=self.eps_, eps_mode=self.eps_mode_, center=self.center_
         )
 
     def _affine_parameter(self, name, value, default):
@@ -923,12 +1010,12 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"{name} must be finite; got {values.tolist()}.")
         if name != "gamma":
             return values
-        clamped = effective_gamma(torch.from_numpy(values), self.eps).numpy()
+        clamped = effective_gamma(torch.from_numpy(values), self.eps_).numpy()
         changed = np.flatnonzero(clamped != values)
         if changed.size:
             warnings.warn(
                 f"gamma has {changed.size} value(s) with magnitude below "
-                f"eps={self.eps} (variate(s) {changed.tolist()}); they are used "
+                f"eps={self.eps_} (variate(s) {changed.tolist()}); they are used "
                 "as +/-eps, keeping their sign (0 becomes +eps), so that the "
                 "inverse stays finite and exact.",
                 UserWarning,
@@ -972,9 +1059,9 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 source,
                 as_tensor_like(self.gamma_, source),
                 as_tensor_like(self.beta_, source),
-                eps=self.eps,
+                eps=self.eps_,
                 eps_mode=self.eps_mode_,
-                center=self.center,
+                center=self.center_,
                 out=out,
             )
             means.append(stats.loc)
@@ -1079,6 +1166,19 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"got {tuple(checked[0].shape)} and {tuple(checked[1].shape)}."
             )
         return tuple(checked)
+
+
+def _warn_if_contradicted(name, given, recorded, where, *, stacklevel):
+    """Warn that a parameter the user set contradicts what the checkpoint records."""
+    if recorded is None or given == "auto" or given == recorded:
+        return
+    warnings.warn(
+        f"{name}={given!r} was given, but the checkpoint records "
+        f"{name}={recorded!r} ({where}); using {name}={given!r}. Leave "
+        f"{name}='auto' to use the recorded value.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def _validate_tensor(X: torch.Tensor, *, name: str) -> torch.Tensor:

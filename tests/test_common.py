@@ -58,6 +58,7 @@ def _expected_failed_checks(estimator):
         RevINTransformer(),
         RevINTransformer(gamma=[2.0], beta=[-1.0], eps=1e-3, device="cpu"),
         RevINTransformer(gamma=[-0.5], copy=False),
+        RevINTransformer(eps_mode="add_std", center="last", inverse="source"),
         RevINTransformer(n_variates=2, gamma=[1.5, -0.7], beta=[0.1, -2.0]),
         RevINTransformer(passthrough=[0], step_order="newest_first", center="last"),
     ],
