@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral
 
 import numpy as np
 from sklearn import config_context
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.linear_model import Ridge
-from sklearn.utils import get_tags
-from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils import Bunch, get_tags, metadata_routing
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    _routing_enabled,
+    process_routing,
+)
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    has_fit_parameter,
+    validate_data,
+)
 
 from . import _dask
 from ._backend import array_api_tensors, from_host, to_host
+from ._layout import parse_target_names
 from ._transformer import _FLOAT_DTYPES, InstanceStatistics, RevINTransformer
+from ._windows import frame_library
 
 __all__ = ["RevINRegressor"]
 
@@ -40,6 +54,14 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
     transformation that depends on each input row. The arithmetic is
     :class:`RevINTransformer`'s own.
 
+    A RevIN model trained end to end measures its error after the inverse, on
+    the series' own scale, where the squared error of window :math:`i` and
+    target variate :math:`v` is :math:`(\sigma_{iv} / |\gamma_v|)^2` times
+    its squared error in normalized space. ``window_weights="scale"`` fits the
+    regressor with these weights, so that it minimises the same error; without
+    them, near-constant windows (whose normalized targets are huge) can
+    dominate the fit.
+
     Parameters
     ----------
     regressor : object, default=None
@@ -50,24 +72,86 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         :class:`~sklearn.linear_model.Ridge` with its defaults.
     n_variates : int, default=None
         Number of variates in each window of ``X``. None takes that of
-        ``revin``, whose own default is one variate.
-    target_variates : int or array-like of int, default=None
+        ``revin``, whose own default is one variate, or reads it from column
+        names in the layout of :func:`make_windows` (``name[t-k]``).
+    target_variates : int, str or array-like of int or str, default=None
         The variates of ``X``'s windows that ``y`` holds, in the order of its
         blocks of ``horizon`` columns, e.g. ``0`` to forecast the first
-        variate from all of them. None means all variates.
+        variate from all of them, or a variate name (``"realgdp"``) for X
+        with :func:`make_windows` column names. None reads them from ``y``'s
+        column names (``name[t+h]``) where it has them, and means all
+        variates otherwise. Names in ``y`` that contradict ``target_variates``
+        or the variates of ``X`` are an error.
+    step_order : {"oldest_first", "newest_first"}, default=None
+        Order of the steps within each window, see
+        :class:`RevINTransformer`: ``"newest_first"`` for the lag matrices of
+        skforecast and mlforecast (``lag_1`` first). None takes that of
+        ``revin`` (``"oldest_first"`` by default).
+    passthrough : int, str, array-like of int, str or bool, default=None
+        Columns of ``X`` that are not steps of a window (exogenous variables,
+        calendar and window features), see :class:`RevINTransformer`. The
+        regressor gets them unnormalized, in their place next to the
+        normalized windows. None takes that of ``revin`` (none by default).
     revin : RevINTransformer, default=None
         The normalization, cloned at :term:`fit`: set ``gamma``, ``beta``,
         ``eps`` or ``device`` there. None means ``RevINTransformer()``. Its
         ``copy`` is set to True in the clone: the regressor never writes into
         the ``X`` and ``y`` it is given.
+    channel_independent : bool, default=False
+        If True, one regressor is shared by all variates, as in PatchTST and
+        RLinear: each target variate's window is one instance, its
+        ``n_steps`` values in and its own ``horizon`` values out, and the
+        regressor is trained on the windows of all target variates. ``X`` and
+        ``y`` keep the layout of :func:`make_windows` and :meth:`predict`
+        returns the same columns as with False; the other variates of ``X``
+        are not used. If False, every forecast sees the windows of all
+        variates (channel mixing).
+    window_weights : {"auto", "scale", "uniform"}, default="auto"
+        How the windows weigh in the fit of the regressor.
+
+        - ``"scale"``: window :math:`i` of target variate :math:`v` weighs
+          :math:`(\sigma_{iv} / |\gamma_v|)^2` (``revin_.scale_`` and the
+          effective ``revin_.gamma_``), divided by the mean weight, so that
+          the regressor minimises the squared error on the series' own scale.
+          The weights are passed as ``sample_weight``; with several target
+          variates and ``channel_independent=False`` one clone of the
+          regressor is fitted per target variate, each with its own weights
+          (``regressors_``).
+        - ``"uniform"``: every normalized window weighs alike: the squared
+          error in normalized space.
+        - ``"auto"``: ``"scale"`` when the regressor's ``fit`` takes
+          ``sample_weight`` (and, for a meta-estimator such as
+          :class:`~sklearn.multioutput.MultiOutputRegressor`, its
+          ``estimator`` too), else ``"uniform"``. A
+          :class:`~sklearn.pipeline.Pipeline` has no ``sample_weight`` in its
+          ``fit``, so it gets ``"uniform"``: make ``RevINRegressor`` the last
+          step of the pipeline instead to have the weights.
+
+        ``window_weights_`` is the choice made.
 
     Attributes
     ----------
     regressor_ : object
-        The fitted clone of ``regressor``, which works in normalized space.
+        The fitted clone of ``regressor``, which works in normalized space;
+        only when one regressor is fitted (see ``regressors_``).
+    regressors_ : list of object
+        The fitted clones of ``regressor``: one per target variate, in the
+        order of ``target_variates``, with ``window_weights_="scale"``,
+        several target variates and ``channel_independent=False``; otherwise
+        the one ``regressor_``.
+    window_weights_ : {"scale", "uniform"}
+        The window weights used, ``window_weights`` with ``"auto"``
+        resolved.
     revin_ : RevINTransformer
-        The fitted clone of ``revin``; its ``mean_`` and ``scale_`` are the
-        statistics of the training windows.
+        The fitted clone of ``revin``: its layout (``n_variates_``,
+        ``n_steps_``, ``passthrough_``, ``variate_names_``) and parameters
+        (``gamma_``, ``beta_``). It does not keep the statistics of the
+        training windows, which :meth:`predict` never uses (they grew a fitted
+        model by two floats per training window and variate); compute them,
+        where wanted, with ``revin_.instance_statistics(X_train)``.
+    target_variates_ : list of int
+        The variates ``y`` holds, resolved from ``target_variates`` or from
+        the column names of ``y``.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -114,11 +198,21 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         "n_variates": [Interval(Integral, 1, None, closed="left"), None],
         "target_variates": [
             Interval(Integral, 0, None, closed="left"),
+            str,
             "array-like",
             None,
         ],
         "revin": [RevINTransformer, None],
+        "channel_independent": ["boolean"],
+        "window_weights": [StrOptions({"auto", "scale", "uniform"})],
+        "step_order": [StrOptions({"oldest_first", "newest_first"}), None],
+        "passthrough": [Integral, str, "array-like", None],
     }
+
+    # With metadata routing, fit's sample_weight comes to the regressor that
+    # requested it, as in TransformedTargetRegressor, not to this estimator:
+    # no set_fit_request of its own (it would have no effect).
+    __metadata_request__fit = {"sample_weight": metadata_routing.UNUSED}
 
     def __init__(
         self,
@@ -127,17 +221,25 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         n_variates: int | None = None,
         target_variates=None,
         revin: RevINTransformer | None = None,
+        channel_independent: bool = False,
+        window_weights: str = "auto",
+        step_order: str | None = None,
+        passthrough=None,
     ):
         self.regressor = regressor
         self.n_variates = n_variates
         self.target_variates = target_variates
         self.revin = revin
+        self.channel_independent = channel_independent
+        self.window_weights = window_weights
+        self.step_order = step_order
+        self.passthrough = passthrough
 
     @_fit_context(
         # The regressor and the transformer are validated when they are fitted.
         prefer_skip_nested_validation=False
     )
-    def fit(self, X, y, **fit_params):
+    def fit(self, X, y, sample_weight=None, **fit_params):
         """Fit the regressor on the normalized windows and normalized targets.
 
         Parameters
@@ -147,15 +249,25 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         y : array-like of shape (n_windows,) or (n_windows, n_targets * horizon)
             What follows each window, for each target variate, variate-major.
             1-D ``y`` is one step of one target.
+        sample_weight : array-like of shape (n_windows,), default=None
+            Weight of each window. With ``window_weights="scale"`` it
+            multiplies the weights of the windows' scales; with
+            ``channel_independent=True`` it applies to every target variate
+            of the window. None weighs all windows alike.
         **fit_params : dict
             Passed to the ``fit`` method of the regressor, e.g.
-            ``sample_weight``.
+            ``sample_weight``. With metadata routing enabled
+            (``sklearn.set_config(enable_metadata_routing=True)``), only what
+            the regressor requested, as in
+            :class:`~sklearn.compose.TransformedTargetRegressor`.
 
         Returns
         -------
         self : object
             Fitted estimator.
         """
+        if sample_weight is not None:
+            fit_params = {"sample_weight": sample_weight, **fit_params}
         if array_api_tensors(X, y, *fit_params.values(), estimator="RevINRegressor"):
             # array_api_dispatch=True with tensors: fitted on the host arrays.
             with config_context(array_api_dispatch=False):
@@ -166,6 +278,11 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 f"This {type(self).__name__} estimator requires y to be passed, "
                 "but the target y is None."
             )
+        # sample_weight weighs the windows (see _fit_sets); the rest goes to the
+        # regressor as it is.
+        fit_params = dict(self._route_fit_params(fit_params).regressor.fit)
+        sample_weight = fit_params.pop("sample_weight", None)
+        X_frame, y_frame = X, _frame_description(y)
         X, y = validate_data(
             self,
             X,
@@ -175,12 +292,22 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             y_numeric=True,
             ensure_all_finite=self._ensure_all_finite(),
         )
+        if sample_weight is not None:
+            refusal = _sample_weight_refusal(self._regressor())
+            if refusal:
+                raise ValueError(
+                    f"sample_weight was passed to fit, but {refusal}; fit without "
+                    "sample_weight, or use a regressor whose fit takes it."
+                )
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         self._training_dim = y.ndim
+        self._y_frame = y_frame
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        self.window_weights_ = self._resolve_window_weights()
 
         self.revin_ = self._make_revin()
-        X_normalized = self.revin_.fit_transform(X)
-        targets = self._target_indices()
+        X_normalized = self.revin_.fit_transform(_with_names(X, X_frame))
+        targets = self.target_variates_ = self._fit_targets(y_frame)
         if Y.shape[1] % len(targets):
             raise ValueError(
                 f"y has {Y.shape[1]} column(s), which is not a multiple of the "
@@ -193,10 +320,18 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         Y_normalized = self.revin_.normalize_with(
             Y, window_statistics, variates=targets
         )
-        if self._training_dim == 1:
-            Y_normalized = Y_normalized.ravel()
-        self.regressor_ = clone(self._regressor())
-        self.regressor_.fit(X_normalized, Y_normalized, **fit_params)
+        self.regressors_ = [
+            clone(self._regressor()).fit(X_part, Y_part, **weight, **fit_params)
+            for X_part, Y_part, weight in self._fit_sets(
+                X_normalized, Y_normalized, targets, sample_weight
+            )
+        ]
+        if len(self.regressors_) == 1:
+            self.regressor_ = self.regressors_[0]
+        # predict uses the statistics of the windows it is given, never these:
+        # a fitted model keeps the layout and parameters, not two floats per
+        # training window and variate.
+        del self.revin_.mean_, self.revin_.scale_
         return self
 
     def predict(self, X):
@@ -209,10 +344,15 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
 
         Returns
         -------
-        y_pred : ndarray of shape (n_windows,) or (n_windows, n_targets * horizon)
-            Forecasts on the scale of the series, shaped as ``y`` in fit. A
-            dask array X chunked by rows gives a lazy dask array, predicted
-            chunk by chunk.
+        y_pred : ndarray, pandas or polars object of shape (n_windows,) or \
+                (n_windows, n_targets * horizon)
+            Forecasts on the scale of the series, shaped as ``y`` in fit. An
+            ndarray, except where both ``y`` in fit and this ``X`` are data
+            frames (as :func:`make_windows` gives them for a frame): then a
+            data frame of ``X``'s library with ``y``'s column names (a Series
+            with ``y``'s name for a Series ``y``), indexed by ``X``'s index for
+            pandas. A dask array X chunked by rows gives a lazy dask array,
+            predicted chunk by chunk.
         """
         if _dask.is_dask_collection(X):
             return _dask.predict(self, X)
@@ -222,6 +362,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 y_pred = self.predict(to_host(X))
             return from_host(y_pred, like=X)
         check_is_fitted(self)
+        X_frame = X
         X = validate_data(
             self,
             X,
@@ -229,15 +370,51 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             dtype=_FLOAT_DTYPES,
             ensure_all_finite=self._ensure_all_finite(),
         )
-        window_statistics = self.revin_.instance_statistics(X)
-        y_normalized = self.regressor_.predict(self.revin_.transform(X))
-        y_normalized = np.asarray(y_normalized).reshape(X.shape[0], -1)
+        targets = self.target_variates_
+        X_revin = _with_names(X, X_frame)
+        with warnings.catch_warnings():
+            # validate_data above has warned already about missing names.
+            warnings.filterwarnings("ignore", "X does not have valid feature names")
+            window_statistics = self.revin_.instance_statistics(X_revin)
+            X_normalized = self.revin_.transform(X_revin)
+        if self.channel_independent:
+            inputs = self._one_row_per_variate(X_normalized, targets)
+            y_normalized = np.asarray(self.regressors_[0].predict(inputs))
+        else:
+            y_normalized = np.hstack(
+                [
+                    np.asarray(regressor.predict(X_normalized)).reshape(X.shape[0], -1)
+                    for regressor in self.regressors_
+                ]
+            )
+        y_normalized = y_normalized.reshape(X.shape[0], -1)
         y_pred = self.revin_.inverse_transform(
-            y_normalized, statistics=window_statistics, variates=self._target_indices()
+            y_normalized, statistics=window_statistics, variates=targets
         )
         if self._training_dim == 1 and y_pred.shape[1] == 1:
-            return y_pred.ravel()
-        return y_pred
+            y_pred = y_pred.ravel()
+        return _as_frame_like(y_pred, X_frame, self._y_frame)
+
+    def get_metadata_routing(self):
+        """Get metadata routing of this object.
+
+        See scikit-learn's user guide on metadata routing for how the routing
+        mechanism works, and :ref:`regressor`. The parameters of :meth:`fit`
+        go to the ``fit`` of ``regressor`` where it requested them, e.g.
+        ``RevINRegressor(Ridge().set_fit_request(sample_weight=True))``.
+
+        Returns
+        -------
+        routing : MetadataRouter
+            A ``sklearn.utils.metadata_routing.MetadataRouter``
+            encapsulating routing information.
+        """
+        return MetadataRouter(owner=self).add(
+            regressor=self._regressor(),
+            method_mapping=MethodMapping()
+            .add(caller="fit", callee="fit")
+            .add(caller="predict", callee="predict"),
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -254,8 +431,111 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
     def _regressor(self):
         return Ridge() if self.regressor is None else self.regressor
 
+    def _route_fit_params(self, fit_params):
+        """Return the fit parameters per consumer, routed or all to the regressor.
+
+        With metadata routing, as in TransformedTargetRegressor: only what the
+        regressor requested (an unrequested ``sample_weight`` is an error).
+        """
+        if _routing_enabled():
+            return process_routing(self, "fit", **fit_params)
+        return Bunch(regressor=Bunch(fit=fit_params))
+
     def _ensure_all_finite(self):
         return "allow-nan" if get_tags(self._regressor()).input_tags.allow_nan else True
+
+    def _resolve_window_weights(self) -> str:
+        regressor = self._regressor()
+        refusal = _sample_weight_refusal(regressor)
+        if self.window_weights == "auto":
+            return "uniform" if refusal else "scale"
+        if self.window_weights == "scale" and refusal:
+            raise ValueError(
+                "window_weights='scale' fits the regressor with a sample_weight "
+                f"per window (its (scale / |gamma|) ** 2), but {refusal}. Use "
+                "window_weights='uniform' (every normalized window weighs "
+                "alike), or a regressor whose fit takes sample_weight, e.g. "
+                "Ridge(), RandomForestRegressor() or "
+                "HistGradientBoostingRegressor(); a Pipeline takes RevINRegressor "
+                "as its last step instead, e.g. make_pipeline(SimpleImputer(), "
+                "RevINRegressor(Ridge()))."
+            )
+        return self.window_weights
+
+    def _fit_sets(self, X_normalized, Y_normalized, targets, sample_weight):
+        """Yield ``(X, Y, {"sample_weight": w} or {})`` for each regressor to fit.
+
+        One regressor, except with ``window_weights_="scale"`` and several
+        target variates of a shared input, where each target variate's windows
+        weigh by their own scale: one regressor per target variate.
+        """
+        n_windows, n_targets = X_normalized.shape[0], len(targets)
+        horizon = Y_normalized.shape[1] // n_targets
+        scale = self.window_weights_ == "scale"
+        if scale:
+            # The squared error on the series' own scale is (scale / |gamma|) ** 2
+            # times that in normalized space; gamma_ is the effective gamma.
+            factor = np.square(
+                self.revin_.scale_[:, targets] / np.abs(self.revin_.gamma_[targets]),
+                dtype=np.float64,
+            )
+        else:
+            factor = np.ones((n_windows, n_targets))
+
+        def fit_set(X_part, Y_part, factor_part, weight_part, *, ravel):
+            if ravel and Y_part.shape[1] == 1:
+                Y_part = Y_part.ravel()
+            if not scale and weight_part is None:
+                return X_part, Y_part, {}
+            weight = _mean_one(factor_part, weight_part)
+            return X_part, Y_part, {"sample_weight": weight}
+
+        if self.channel_independent:
+            weight = sample_weight
+            if weight is not None:  # each window's weight for each of its variates
+                weight = np.repeat(weight, n_targets)
+            yield fit_set(
+                self._one_row_per_variate(X_normalized, targets),
+                Y_normalized.reshape(n_windows * n_targets, horizon),
+                factor.ravel(),
+                weight,
+                ravel=True,
+            )
+        elif scale and n_targets > 1:
+            for k in range(n_targets):
+                yield fit_set(
+                    X_normalized,
+                    Y_normalized[:, k * horizon : (k + 1) * horizon],
+                    factor[:, k],
+                    sample_weight,
+                    ravel=True,
+                )
+        else:
+            # One target variate, or uniform weights: one weight per window.
+            yield fit_set(
+                X_normalized,
+                Y_normalized,
+                factor[:, 0],
+                sample_weight,
+                ravel=self._training_dim == 1,
+            )
+
+    def _one_row_per_variate(self, X_normalized, targets):
+        """Rows (window, target variate) of ``n_steps`` values, window-major.
+
+        Passthrough columns follow each variate's window, unnormalized.
+        """
+        n_variates, n_steps = self.revin_.n_variates_, self.revin_.n_steps_
+        passthrough = self.revin_.passthrough_
+        n_windows = X_normalized.shape[0]
+        if passthrough.size:
+            extra = X_normalized[:, passthrough]
+            X_normalized = np.delete(X_normalized, passthrough, axis=1)
+        windows = X_normalized.reshape(n_windows, n_variates, n_steps)
+        rows = windows[:, targets, :].reshape(-1, n_steps)
+        if not passthrough.size:
+            return rows
+        return np.hstack([rows, np.repeat(extra, len(targets), axis=0)])
 
     def _make_revin(self) -> RevINTransformer:
         revin = RevINTransformer() if self.revin is None else clone(self.revin)
@@ -267,13 +547,60 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                     f"n_variates={revin.n_variates}; set one of them only."
                 )
             revin.set_params(n_variates=self.n_variates)
+        defaults = RevINTransformer().get_params()
+        for name in ("step_order", "passthrough"):
+            value, inner = getattr(self, name), revin.get_params()[name]
+            if value is None:
+                continue
+            if not _same(inner, defaults[name]) and not _same(inner, value):
+                raise ValueError(
+                    f"{name}={value!r}, but the revin transformer has "
+                    f"{name}={inner!r}; set one of them only."
+                )
+            revin.set_params(**{name: value})
         return revin
+
+    def _fit_targets(self, y_frame) -> list[int]:
+        """Resolve the target variates; check them against ``y``'s column names."""
+        targets = self._target_indices()
+        named = None if y_frame is None else y_frame[1]
+        parsed = None if named is None else parse_target_names(np.ravel(named))
+        variate_names = self.revin_.variate_names_
+        if parsed is None:
+            return targets
+        y_variates = parsed[0]
+        if variate_names is None:
+            return targets
+        variate_names = list(variate_names)
+        unknown = [name for name in y_variates if name not in variate_names]
+        if unknown:
+            raise ValueError(
+                f"y's columns forecast {unknown}, which are not variates of X "
+                f"({variate_names})."
+            )
+        from_y = [variate_names.index(name) for name in y_variates]
+        if self.target_variates is None:
+            return from_y
+        if from_y != targets:
+            raise ValueError(
+                f"target_variates={self.target_variates!r} names the variates "
+                f"{[variate_names[i] for i in targets]}, but y's columns hold "
+                f"{y_variates}, in this order; its blocks of horizon columns "
+                "must be the target variates'."
+            )
+        return targets
 
     def _target_indices(self) -> list[int]:
         n_variates = self.revin_.n_variates_
         if self.target_variates is None:
             return list(range(n_variates))
-        targets = np.atleast_1d(np.asarray(self.target_variates))
+        targets = np.atleast_1d(np.asarray(self.target_variates, dtype=object))
+        if targets.size and all(isinstance(t, str) for t in targets):
+            targets = self._target_positions(targets.tolist())
+        elif targets.size and all(
+            isinstance(t, Integral) and not isinstance(t, bool) for t in targets
+        ):
+            targets = targets.astype(np.int64)
         if targets.ndim != 1 or not targets.size or targets.dtype.kind not in "iu":
             raise ValueError(
                 "target_variates must be a variate index or a non-empty list of "
@@ -290,3 +617,101 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 f"target_variates must not repeat; got {targets.tolist()}."
             )
         return targets.tolist()
+
+    def _target_positions(self, names: list[str]) -> np.ndarray:
+        variate_names = self.revin_.variate_names_
+        if variate_names is None:
+            raise ValueError(
+                f"target_variates={self.target_variates!r} names variates, but "
+                "X has no variate names: they come from data-frame columns "
+                "named as make_windows names them (name[t-k]). Pass variate "
+                "indices instead."
+            )
+        variate_names = list(variate_names)
+        unknown = [name for name in names if name not in variate_names]
+        if unknown:
+            raise ValueError(
+                f"target_variates {unknown} are not variates of X ({variate_names})."
+            )
+        return np.asarray([variate_names.index(name) for name in names])
+
+
+def _same(a, b) -> bool:
+    """Whether two parameter values are equal (arrays and lists included)."""
+    if a is None or b is None:
+        return a is b
+    return bool(
+        np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+    )
+
+
+def _with_names(X, X_frame):
+    """Return the data frame X came as, so that revin reads its column names."""
+    return X_frame if hasattr(X_frame, "columns") and frame_library(X_frame) else X
+
+
+def _frame_description(y):
+    """Return (library, names) of a data-frame ``y``: a list of columns, or a name."""
+    library = frame_library(y)
+    if library is None:
+        return None
+    if hasattr(y, "columns"):
+        return library, [str(column) for column in y.columns]
+    return library, y.name
+
+
+def _as_frame_like(y_pred, X, y_frame):
+    """Wrap ``y_pred`` as ``y`` was in fit, where X is a frame too; else as is."""
+    library = frame_library(X)
+    if library is None or y_frame is None or not hasattr(X, "columns"):
+        return y_pred
+    names = y_frame[1]
+    if library == "pandas":
+        import pandas as pd
+
+        if y_pred.ndim == 1:
+            return pd.Series(y_pred, index=X.index, name=names)
+        return pd.DataFrame(y_pred, index=X.index, columns=names)
+    import polars as pl
+
+    if y_pred.ndim == 1:
+        return pl.Series(names if isinstance(names, str) else "", y_pred)
+    return pl.DataFrame(y_pred, schema=names, orient="row")
+
+
+def _mean_one(factor, sample_weight):
+    """Return ``sample_weight * factor / c``, c the weighted mean of ``factor``.
+
+    The window weights only matter relative to each other; dividing them by
+    their mean keeps the size of the regressor's penalty (``Ridge``'s
+    ``alpha``) independent of the unit of the series, and dividing by the
+    mean weighted by ``sample_weight`` keeps integer weights equivalent to
+    repeated windows.
+    """
+    if sample_weight is None:
+        return factor / np.mean(factor)
+    total = np.sum(sample_weight)
+    weighted = sample_weight * factor
+    mean = np.sum(weighted) / total if total > 0 else 1.0  # all zero: let fit say
+    return weighted / mean
+
+
+def _sample_weight_refusal(regressor) -> str | None:
+    """Say why ``regressor`` cannot be fitted with ``sample_weight``; None if it can.
+
+    The weights must be a named ``sample_weight`` parameter of its ``fit``;
+    a meta-estimator that takes one and passes it to an ``estimator`` (as
+    MultiOutputRegressor, BaggingRegressor and AdaBoostRegressor do) needs
+    that estimator to take it too. A Pipeline's ``fit`` takes no
+    ``sample_weight`` (its steps' parameters have other names), so it is
+    refused.
+    """
+    name = type(regressor).__name__
+    if not has_fit_parameter(regressor, "sample_weight"):
+        return f"{name}.fit does not take sample_weight"
+    inner = getattr(regressor, "estimator", None)
+    if inner is not None and hasattr(inner, "fit") and not isinstance(inner, type):
+        reason = _sample_weight_refusal(inner)
+        if reason:
+            return f"{name} passes sample_weight to its estimator, and {reason}"
+    return None

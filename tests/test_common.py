@@ -1,8 +1,12 @@
 """scikit-learn's estimator checks over every public estimator."""
 
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.linear_model import Ridge
+from sklearn.neighbors import KNeighborsRegressor
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_limits
 
-from sklearn_revin import RevINTransformer
+from sklearn_revin import RevINRegressor, RevINTransformer
 
 # The checks build 2-D X with a fixed number of columns (1, 2, 3, 4, 5 or 10
 # depending on the check). A transformer configured for two variates reads the
@@ -54,10 +58,110 @@ def _expected_failed_checks(estimator):
         RevINTransformer(),
         RevINTransformer(gamma=[2.0], beta=[-1.0], eps=1e-3, device="cpu"),
         RevINTransformer(gamma=[-0.5], copy=False),
+        RevINTransformer(eps_mode="add_std", center="last", inverse="source"),
         RevINTransformer(n_variates=2, gamma=[1.5, -0.7], beta=[0.1, -2.0]),
+        RevINTransformer(passthrough=[0], step_order="newest_first", center="last"),
     ],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible_estimator(estimator, check):
     """Check conformance to the scikit-learn estimator API."""
     check(estimator)
+
+
+# A random forest draws bootstrap samples, so weighting a window by 2 is not the
+# same fit as repeating it; scikit-learn expects this check to fail for
+# RandomForestRegressor itself (sklearn/utils/_test_common/instance_generator.py).
+_FOREST_WEIGHTS = (
+    "RandomForestRegressor's bootstrap makes sample_weight differ from repeated "
+    "samples; scikit-learn marks the same check as failing for the forest itself"
+)
+
+
+# KNeighborsRegressor.fit takes no sample_weight, so RevINRegressor refuses one
+# with a ValueError naming the regressor (test_regressor.py), which is what these
+# checks of sample_weight support get.
+_NO_WEIGHTS = (
+    "KNeighborsRegressor.fit takes no sample_weight; RevINRegressor refuses a "
+    "sample_weight it cannot pass on, with a ValueError naming the regressor"
+)
+_SAMPLE_WEIGHT_CHECKS = (
+    "check_sample_weights_pandas_series",
+    "check_sample_weights_not_an_array",
+    "check_sample_weights_list",
+    "check_all_zero_sample_weights_error",
+    "check_sample_weights_shape",
+    "check_sample_weights_not_overwritten",
+    "check_sample_weight_equivalence_on_dense_data",
+)
+
+
+def _regressor_expected_failed_checks(estimator):
+    failures = {}
+    if isinstance(estimator.regressor, KNeighborsRegressor):
+        failures.update(dict.fromkeys(_SAMPLE_WEIGHT_CHECKS, _NO_WEIGHTS))
+    if estimator.n_variates == 2:
+        failures.update(
+            {
+                name: _ODD_WIDTH
+                for name in (
+                    "check_estimators_dtypes",
+                    "check_fit_score_takes_y",
+                    "check_pipeline_consistency",
+                    "check_estimators_nan_inf",
+                    "check_estimators_pickle",
+                    "check_f_contiguous_array_estimator",
+                    "check_supervised_y_2d",
+                    "check_methods_sample_order_invariance",
+                    "check_methods_subset_invariance",
+                    "check_dict_unchanged",
+                    "check_dont_overwrite_parameters",
+                    "check_fit2d_predict1d",
+                    "check_sample_weights_list",
+                )
+            }
+        )
+    if isinstance(estimator.regressor, RandomForestRegressor):
+        failures["check_sample_weight_equivalence_on_dense_data"] = _FOREST_WEIGHTS
+    return failures
+
+
+@parametrize_with_checks(
+    [
+        RevINRegressor(),
+        RevINRegressor(
+            RandomForestRegressor(n_estimators=5, random_state=0),
+            revin=RevINTransformer(gamma=[2.0], beta=[0.5], eps=1e-3, device="cpu"),
+        ),
+        RevINRegressor(HistGradientBoostingRegressor(max_iter=10)),
+        RevINRegressor(KNeighborsRegressor(), n_variates=2, target_variates=[1]),
+        RevINRegressor(window_weights="uniform"),
+        RevINRegressor(
+            Ridge(alpha=0.5),
+            revin=RevINTransformer(gamma=[-0.5], beta=[1.0]),
+            channel_independent=True,
+            window_weights="scale",
+        ),
+        RevINRegressor(
+            Ridge(), n_variates=2, target_variates=[1], channel_independent=True
+        ),
+        RevINRegressor(
+            Ridge(), n_variates=2, target_variates=0, window_weights="scale"
+        ),
+        RevINRegressor(KNeighborsRegressor(), channel_independent=True),
+        RevINRegressor(
+            Ridge(),
+            passthrough=[0],
+            step_order="newest_first",
+            revin=RevINTransformer(center="last"),
+        ),
+        RevINRegressor(Ridge(), passthrough=[-1], channel_independent=True),
+    ],
+    expected_failed_checks=_regressor_expected_failed_checks,
+)
+def test_sklearn_compatible_regressor(estimator, check):
+    """Check scikit-learn's estimator contract, with default and other parameters."""
+    # HistGradientBoosting on these tiny data sets: OpenMP threads on a busy
+    # 2-core machine cost seconds per fit instead of saving any.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        check(estimator)

@@ -2,20 +2,22 @@
 
 import pickle
 import re
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
 from sklearn.multioutput import MultiOutputRegressor
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import Pipeline
-from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
 from sklearn_revin import RevINRegressor, RevINTransformer, make_windows
@@ -82,7 +84,9 @@ AFFINE_CASES = [
 ]
 
 
-def _fit_predict(regressor, n_variates, targets, gamma, beta, seed):
+def _fit_predict(
+    regressor, n_variates, targets, gamma, beta, seed, window_weights="uniform"
+):
     rng = np.random.RandomState(seed)
     series = trending_series(rng, 160, n_variates)
     X, Y = make_windows(series, 12, 3, target=targets)
@@ -92,6 +96,7 @@ def _fit_predict(regressor, n_variates, targets, gamma, beta, seed):
         n_variates=n_variates,
         target_variates=targets,
         revin=RevINTransformer(gamma=gamma, beta=beta, device="cpu"),
+        window_weights=window_weights,
     )
     return X_train, Y_train, X_test, model.fit(X_train, Y_train).predict(X_test)
 
@@ -101,7 +106,7 @@ def _fit_predict(regressor, n_variates, targets, gamma, beta, seed):
 def test_revin_regressor_equals_numpy_normalize_fit_predict_denormalize(
     global_random_seed, alpha, n_variates, targets, gamma, beta
 ):
-    """Check predictions against the NumPy formula around a clone of the regressor.
+    """Check uniform-weight predictions against the NumPy formula around a clone.
 
     A linear model's predictions are continuous in its inputs, so the last-bit
     differences between NumPy's and torch's arithmetic stay at that level.
@@ -168,7 +173,7 @@ def test_revin_regressor_regressor_sees_normalized_data():
     """Check that the inner regressor is fitted on per-window normalized X and y."""
     rng = np.random.RandomState(0)
     X, Y = make_windows(trending_series(rng, 80, 1)[:, 0], 10, 2)
-    model = RevINRegressor(Ridge()).fit(X, Y)
+    model = RevINRegressor(Ridge(), window_weights="uniform").fit(X, Y)
     mean, scale = numpy_statistics(X, 1)
     # A ridge fitted on the normalized pair reproduces its coefficients. Not
     # LinearRegression: normalized windows sum to zero, so its least-squares
@@ -176,8 +181,11 @@ def test_revin_regressor_regressor_sees_normalized_data():
     # cutoff (1e11 with scikit-learn 1.6, the declared floor).
     reference = Ridge().fit((X - mean) / scale, (Y - mean) / scale)
     assert_allclose(model.regressor_.coef_, reference.coef_, rtol=1e-6, atol=1e-9)
-    assert_allclose(model.revin_.mean_, mean)
-    assert_allclose(model.revin_.scale_, scale)
+    # the training windows' statistics are not kept, and can be recomputed
+    assert not hasattr(model.revin_, "mean_")
+    statistics = model.revin_.instance_statistics(X)
+    assert_allclose(statistics.mean, mean)
+    assert_allclose(statistics.scale, scale)
 
 
 def test_revin_regressor_is_invariant_to_the_level_of_each_window():
@@ -196,6 +204,337 @@ def test_revin_regressor_is_invariant_to_the_level_of_each_window():
     )
 
 
+# ------------------------------- window weights: the error on the original scale
+
+
+class WeightRecordingRidge(Ridge):
+    """Ridge that keeps the sample_weight its fit was given."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.seen_sample_weight_ = sample_weight
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def _normalized_pair(X, n_variates, gamma, beta):
+    """NumPy normalized windows with a column of ones, and the statistics."""
+    mean, scale = numpy_statistics(X, n_variates)
+    windows = X.reshape(X.shape[0], n_variates, -1)
+    Z = (windows - mean[..., None]) / scale[..., None] * gamma[:, None] + beta[:, None]
+    Z = np.hstack([Z.reshape(X.shape[0], -1), np.ones((X.shape[0], 1))])
+    return Z, mean, scale
+
+
+@pytest.mark.parametrize(("n_variates", "targets", "gamma", "beta"), AFFINE_CASES)
+def test_revin_regressor_scale_weights_minimise_the_error_on_the_original_scale(
+    global_random_seed, n_variates, targets, gamma, beta
+):
+    """Check "scale" against least squares of the error after the inverse (NumPy).
+
+    A forecast ``z`` of window i and target variate v is ``mean_iv + scale_iv *
+    (z - beta_v) / gamma_v`` on the series' scale, so its error there is linear
+    in the coefficients: ``numpy.linalg.lstsq`` of that error, target variate
+    by target variate, is the model RLinear-style training fits. Ridge with a
+    tiny alpha must give the same forecasts; uniform weights must not.
+    """
+    rng = np.random.RandomState(global_random_seed)
+    series = trending_series(rng, 160, n_variates)
+    series[40:52] = series[39]  # constant windows: the scale at its eps floor
+    X, Y = make_windows(series, 12, 3, target=targets)
+    X_train, Y_train, X_test = X[:100], Y[:100], X[100:]
+    gamma, beta = np.asarray(gamma), np.asarray(beta)
+    revin = RevINTransformer(gamma=gamma, beta=beta)
+    model = RevINRegressor(
+        Ridge(alpha=1e-10),
+        n_variates=n_variates,
+        target_variates=targets,
+        revin=revin,
+        window_weights="scale",
+    ).fit(X_train, Y_train)
+
+    Z_train, mean, scale = _normalized_pair(X_train, n_variates, gamma, beta)
+    Z_test, mean_test, scale_test = _normalized_pair(X_test, n_variates, gamma, beta)
+    expected = []
+    for k, v in enumerate(targets):
+        Y_k = Y_train[:, 3 * k : 3 * k + 3]
+        factor = scale[:, v] / gamma[v]
+        # Y - (mean + factor * (Z b - beta)) = (Y - mean + factor * beta) - factor Z b
+        rhs = Y_k - mean[:, [v]] + (factor * beta[v])[:, None]
+        # The normalized steps of a window sum to n_steps * beta: one direction
+        # is null but for rounding, which rcond leaves out (as Ridge's penalty).
+        coef = np.linalg.lstsq(factor[:, None] * Z_train, rhs, rcond=1e-9)[0]
+        factor_test = scale_test[:, v] / gamma[v]
+        z = Z_test @ coef
+        expected.append(mean_test[:, [v]] + factor_test[:, None] * (z - beta[v]))
+    expected = np.hstack(expected)
+
+    predicted = model.predict(X_test)
+    spread = np.abs(expected - mean_test[:, targets].repeat(3, axis=1)).max()
+    assert_allclose(predicted, expected, rtol=0, atol=1e-6 * spread)
+    uniform = clone(model).set_params(window_weights="uniform").fit(X_train, Y_train)
+    assert np.abs(uniform.predict(X_test) - expected).max() > 1e-3 * spread
+
+
+@pytest.mark.parametrize(
+    "regressor",
+    [
+        Ridge(alpha=0.3),
+        RandomForestRegressor(n_estimators=5, random_state=0),
+        MLPRegressor(hidden_layer_sizes=(8,), max_iter=300, random_state=0),
+        MultiOutputRegressor(HistGradientBoostingRegressor(max_iter=10)),
+    ],
+    ids=["ridge", "forest", "mlp", "multioutput-hgb"],
+)
+@pytest.mark.parametrize(("n_variates", "targets", "gamma", "beta"), AFFINE_CASES)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_revin_regressor_scale_fits_one_regressor_per_target_variate(
+    global_random_seed, regressor, n_variates, targets, gamma, beta
+):
+    """Check "scale" against a clone per target variate, weighted by hand.
+
+    Each target variate's windows weigh (scale / |gamma|) ** 2 of that variate,
+    divided by their mean; with one target variate that is one regressor.
+    """
+    X_train, Y_train, X_test, predicted = _fit_predict(
+        regressor, n_variates, targets, gamma, beta, global_random_seed, "scale"
+    )
+    revin = RevINTransformer(n_variates=n_variates, gamma=gamma, beta=beta)
+    X_train_z = revin.fit_transform(X_train)
+    Y_train_z = revin.normalize_with(
+        Y_train, (revin.mean_, revin.scale_), variates=targets
+    )
+    test_statistics = revin.instance_statistics(X_test)
+    X_test_z = revin.transform(X_test)
+    blocks = []
+    for k, v in enumerate(targets):
+        weight = (revin.scale_[:, v] / abs(revin.gamma_[v])) ** 2
+        model = clone(regressor).fit(
+            X_train_z,
+            Y_train_z[:, 3 * k : 3 * k + 3],
+            sample_weight=weight / weight.mean(),
+        )
+        blocks.append(model.predict(X_test_z))
+    expected = revin.inverse_transform(
+        np.hstack(blocks), statistics=test_statistics, variates=targets
+    )
+    assert_allclose(predicted, expected, rtol=1e-12)
+
+
+def test_revin_regressor_regressors_attribute_by_mode():
+    """Check ``regressors_`` and ``regressor_`` in each mode."""
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 80, 3), 8, 2, target=[2, 0])
+    kwargs = {"n_variates": 3, "target_variates": [2, 0]}
+    several = RevINRegressor(Ridge(), **kwargs).fit(X, Y)
+    assert several.window_weights_ == "scale"
+    assert len(several.regressors_) == 2
+    assert not hasattr(several, "regressor_")
+    for kwargs_mode in ({"window_weights": "uniform"}, {"channel_independent": True}):
+        one = RevINRegressor(Ridge(), **kwargs, **kwargs_mode).fit(X, Y)
+        assert len(one.regressors_) == 1
+        assert one.regressor_ is one.regressors_[0]
+    assert several.predict(X).shape == Y.shape
+
+
+@pytest.mark.parametrize(
+    ("regressor", "expected"),
+    [
+        (None, "scale"),
+        (Ridge(), "scale"),
+        (RandomForestRegressor(n_estimators=3), "scale"),
+        (HistGradientBoostingRegressor(max_iter=5), "scale"),
+        (KNeighborsRegressor(n_neighbors=3), "uniform"),
+        (MultiOutputRegressor(HistGradientBoostingRegressor(max_iter=5)), "scale"),
+        (MultiOutputRegressor(KNeighborsRegressor(n_neighbors=3)), "uniform"),
+        (Pipeline([("ridge", Ridge())]), "uniform"),
+    ],
+    ids=["default", "ridge", "forest", "hgb", "knn", "mo-hgb", "mo-knn", "pipeline"],
+)
+def test_revin_regressor_auto_window_weights_follow_the_regressor(regressor, expected):
+    """Check that "auto" is "scale" exactly where fit can take the weights."""
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 60, 1)[:, 0], 8, 2)
+    y = Y if isinstance(regressor, MultiOutputRegressor) else Y[:, 0]
+    model = RevINRegressor(regressor).fit(X, y)
+    assert model.window_weights == "auto"
+    assert model.window_weights_ == expected
+
+
+@pytest.mark.parametrize(
+    ("regressor", "named"),
+    [
+        (KNeighborsRegressor(), "KNeighborsRegressor.fit does not take sample_weight"),
+        (
+            MultiOutputRegressor(KNeighborsRegressor()),
+            "MultiOutputRegressor passes sample_weight to its estimator, and "
+            "KNeighborsRegressor.fit does not take sample_weight",
+        ),
+        (Pipeline([("ridge", Ridge())]), "Pipeline.fit does not take sample_weight"),
+    ],
+    ids=["knn", "multioutput-knn", "pipeline"],
+)
+def test_revin_regressor_scale_without_sample_weight_support_is_an_error(
+    regressor, named
+):
+    """Check that "scale" names the regressor and the ways out when it cannot."""
+    X, Y = make_windows(np.arange(40.0) ** 1.5, 5, 2)
+    with pytest.raises(ValueError, match=re.escape(named)) as error:
+        RevINRegressor(regressor, window_weights="scale").fit(X, Y)
+    assert "window_weights='uniform'" in str(error.value)
+    assert "RevINRegressor as its last step" in str(error.value)
+    with pytest.raises(
+        ValueError, match=re.escape(f"sample_weight was passed to fit, but {named}")
+    ):
+        RevINRegressor(regressor).fit(X, Y, sample_weight=np.ones(len(X)))
+
+
+@pytest.mark.parametrize("channel_independent", [False, True])
+def test_revin_regressor_user_sample_weight_multiplies_the_window_weights(
+    global_random_seed, channel_independent
+):
+    """Check the weights the regressor gets: sample_weight * (scale / |gamma|) ** 2."""
+    rng = np.random.RandomState(global_random_seed)
+    X, Y = make_windows(trending_series(rng, 90, 2), 8, 2)
+    gamma = np.array([2.0, -0.5])
+    sample_weight = rng.uniform(0.1, 3.0, size=X.shape[0])
+    model = RevINRegressor(
+        WeightRecordingRidge(),
+        n_variates=2,
+        target_variates=[1],
+        revin=RevINTransformer(gamma=gamma),
+        channel_independent=channel_independent,
+    ).fit(X, Y[:, 2:], sample_weight=sample_weight)
+    seen = model.regressor_.seen_sample_weight_
+    _, scale = numpy_statistics(X, 2)
+    expected = sample_weight * (scale[:, 1] / 0.5) ** 2
+    # proportional to sample_weight * (scale / |gamma|) ** 2, with the weighted
+    # mean of (scale / |gamma|) ** 2 as the constant
+    assert_allclose(
+        seen, expected / np.average(expected / sample_weight, weights=sample_weight)
+    )
+    unweighted = clone(model).fit(X, Y[:, 2:]).regressor_.seen_sample_weight_
+    assert_allclose(unweighted, scale[:, 1] ** 2 / np.mean(scale[:, 1] ** 2))
+
+
+@settings(max_examples=25)
+@given(
+    repeats=st.lists(st.integers(0, 3), min_size=40, max_size=40).filter(
+        lambda r: sum(r) > 10
+    ),
+    channel_independent=st.booleans(),
+)
+def test_revin_regressor_integer_sample_weight_is_repeating_windows(
+    repeats, channel_independent
+):
+    """Check the property: an integer weight is the same fit as repeated windows."""
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 52, 2), 8, 5)
+    repeats = np.asarray(repeats)
+    model = RevINRegressor(
+        Ridge(), n_variates=2, channel_independent=channel_independent
+    )
+    weighted = clone(model).fit(X, Y, sample_weight=repeats).predict(X)
+    repeated = clone(model).fit(X.repeat(repeats, 0), Y.repeat(repeats, 0)).predict(X)
+    assert_allclose(weighted, repeated, rtol=1e-9, atol=1e-9 * np.abs(Y).max())
+
+
+@settings(max_examples=25)
+@given(
+    factor=st.floats(0.01, 100.0),
+    shift=st.floats(-1e4, 1e4),
+    window_weights=st.sampled_from(["scale", "uniform"]),
+    channel_independent=st.booleans(),
+)
+def test_revin_regressor_forecast_follows_the_unit_of_the_series(
+    factor, shift, window_weights, channel_independent
+):
+    """Check the property: fit and predict in other units give the same forecast.
+
+    ``factor * series + shift`` is the same series in other units; the
+    forecast must be the same in those units, penalty included (the window
+    weights are relative).
+    """
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 70, 2), 8, 3)
+    model = RevINRegressor(
+        Ridge(alpha=1.0),
+        n_variates=2,
+        channel_independent=channel_independent,
+        window_weights=window_weights,
+    )
+    expected = clone(model).fit(X, Y).predict(X)
+    moved = clone(model).fit(factor * X + shift, factor * Y + shift)
+    assert_allclose(
+        moved.predict(factor * X + shift),
+        factor * expected + shift,
+        rtol=1e-9,
+        atol=1e-9 * (abs(shift) + factor * np.abs(Y).max()),
+    )
+
+
+# --------------------------------------------------------- channel independence
+
+
+@pytest.mark.parametrize("window_weights", ["scale", "uniform"])
+@pytest.mark.parametrize("targets", [None, [2, 0]])
+def test_revin_regressor_channel_independent_equals_the_hand_reshape(
+    global_random_seed, window_weights, targets
+):
+    """Check channel independence against one-variate windows stacked by hand.
+
+    Each target variate's window is one row, its own horizon the target: the
+    same fit as a one-variate RevINRegressor on those rows.
+    """
+    rng = np.random.RandomState(global_random_seed)
+    series = trending_series(rng, 150, 3)
+    X, Y = make_windows(series, 12, 4, target=targets)
+    selected = [0, 1, 2] if targets is None else targets
+    X_train, Y_train, X_test = X[:100], Y[:100], X[100:]
+    sample_weight = rng.uniform(0.5, 2.0, size=100)
+    model = RevINRegressor(
+        Ridge(alpha=0.5),
+        n_variates=3,
+        target_variates=targets,
+        channel_independent=True,
+        window_weights=window_weights,
+    ).fit(X_train, Y_train, sample_weight=sample_weight)
+
+    def rows(X_part):
+        return X_part.reshape(len(X_part), 3, 12)[:, selected].reshape(-1, 12)
+
+    by_hand = RevINRegressor(Ridge(alpha=0.5), window_weights=window_weights).fit(
+        rows(X_train),
+        Y_train.reshape(-1, 4),
+        sample_weight=np.repeat(sample_weight, len(selected)),
+    )
+    expected = by_hand.predict(rows(X_test)).reshape(len(X_test), -1)
+    predicted = model.predict(X_test)
+    assert predicted.shape == (len(X_test), 4 * len(selected))
+    assert_allclose(predicted, expected, rtol=1e-10)
+
+
+def test_revin_regressor_channel_independent_uses_each_variates_gamma():
+    """Check that a shared regressor still uses each variate's gamma and beta."""
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 90, 2), 8, 2)
+    revin = RevINTransformer(gamma=[2.0, -0.5], beta=[1.0, 0.0])
+    model = RevINRegressor(
+        Ridge(), n_variates=2, revin=revin, channel_independent=True
+    ).fit(X, Y)
+    mean, scale = numpy_statistics(X, 2)
+    windows = X.reshape(len(X), 2, 8)
+    Z = (windows - mean[..., None]) / scale[..., None] * [[2.0], [-0.5]] + [[1.0], [0]]
+    Y_z = (Y.reshape(len(X), 2, 2) - mean[..., None]) / scale[..., None]
+    Y_z = Y_z * [[2.0], [-0.5]] + [[1.0], [0.0]]
+    weight = (scale / [2.0, 0.5]) ** 2
+    reference = Ridge().fit(
+        Z.reshape(-1, 8),
+        Y_z.reshape(-1, 2),
+        sample_weight=(weight / weight.mean()).ravel(),
+    )
+    assert_allclose(model.regressor_.coef_, reference.coef_, rtol=1e-9)
+    assert_allclose(model.regressor_.intercept_, reference.intercept_, rtol=1e-9)
+
+
 # --------------------------------------------------------------- shapes of y
 
 
@@ -210,19 +549,20 @@ def test_revin_regressor_1d_y_gives_1d_predictions():
     assert_allclose(model.predict(X), column.predict(X)[:, 0])
 
 
-def test_revin_regressor_forwards_fit_params():
-    """Check that sample_weight reaches the regressor's fit."""
+def test_revin_regressor_uniform_passes_sample_weight_unchanged():
+    """Check that with uniform window weights sample_weight reaches fit as given."""
     rng = np.random.RandomState(0)
     X, Y = make_windows(trending_series(rng, 80, 1)[:, 0], 8, 2)
     weight = rng.uniform(0.1, 5.0, size=X.shape[0])
-    predicted = RevINRegressor(Ridge()).fit(X, Y, sample_weight=weight).predict(X)
+    model = RevINRegressor(Ridge(), window_weights="uniform")
+    predicted = model.fit(X, Y, sample_weight=weight).predict(X)
     mean, scale = numpy_statistics(X, 1)
     reference = Ridge().fit(
         (X - mean) / scale, (Y - mean) / scale, sample_weight=weight
     )
     expected = reference.predict((X - mean) / scale) * scale + mean
     assert_allclose(predicted, expected, rtol=1e-7)
-    unweighted = RevINRegressor(Ridge()).fit(X, Y).predict(X)
+    unweighted = clone(model).fit(X, Y).predict(X)
     assert not np.allclose(predicted, unweighted)
 
 
@@ -319,53 +659,6 @@ def test_revin_regressor_never_writes_into_x_or_y():
 
 # ------------------------------------------------ scikit-learn integration
 
-# The checks fit on 2-D X with 1 to 10 columns; read as two variate-major
-# windows, X with an odd number of columns is not a valid input, and the
-# ValueError it gives is the documented behaviour (see the test above).
-_ODD_WIDTH = (
-    "the check's X has an odd number of columns, which cannot be split into "
-    "n_variates=2 windows; the ValueError is the documented behaviour"
-)
-
-
-def _expected_failed_checks(estimator):
-    if estimator.n_variates == 2:
-        return {
-            name: _ODD_WIDTH
-            for name in (
-                "check_estimators_dtypes",
-                "check_fit_score_takes_y",
-                "check_pipeline_consistency",
-                "check_estimators_nan_inf",
-                "check_estimators_pickle",
-                "check_f_contiguous_array_estimator",
-                "check_supervised_y_2d",
-                "check_methods_sample_order_invariance",
-                "check_methods_subset_invariance",
-                "check_dict_unchanged",
-                "check_dont_overwrite_parameters",
-                "check_fit2d_predict1d",
-            )
-        }
-    return {}
-
-
-@parametrize_with_checks(
-    [
-        RevINRegressor(),
-        RevINRegressor(
-            RandomForestRegressor(n_estimators=5, random_state=0),
-            revin=RevINTransformer(gamma=[2.0], beta=[0.5], eps=1e-3, device="cpu"),
-        ),
-        RevINRegressor(HistGradientBoostingRegressor(max_iter=10)),
-        RevINRegressor(KNeighborsRegressor(), n_variates=2, target_variates=[1]),
-    ],
-    expected_failed_checks=_expected_failed_checks,
-)
-def test_revin_regressor_passes_estimator_checks(estimator, check):
-    """Check scikit-learn's estimator contract."""
-    check(estimator)
-
 
 def test_revin_regressor_get_and_set_params_reach_inside():
     """Check nested parameters of the regressor and the transformer."""
@@ -436,6 +729,87 @@ def test_revin_regressor_pickle_round_trip():
     ).fit(X, Y)
     restored = pickle.loads(pickle.dumps(model))
     assert_allclose(restored.predict(X), model.predict(X))
+
+
+def test_revin_regressor_new_parameters_get_set_clone_and_pickle():
+    """Check channel_independent and window_weights through params, clone, pickle."""
+    model = RevINRegressor(Ridge(), n_variates=3, target_variates=[2, 0])
+    params = model.get_params()
+    assert params["channel_independent"] is False
+    assert params["window_weights"] == "auto"
+    model.set_params(window_weights="scale", regressor__alpha=0.1)
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 80, 3), 8, 2, target=[2, 0])
+    for kwargs in ({}, {"channel_independent": True}):
+        fitted = clone(model).set_params(**kwargs).fit(X, Y)
+        restored = pickle.loads(pickle.dumps(fitted))
+        assert_allclose(restored.predict(X), fitted.predict(X))
+        unfitted = clone(fitted)
+        assert unfitted.get_params()["window_weights"] == "scale"
+        assert not hasattr(unfitted, "regressors_")
+    assert len(fitted.regressors_) == 1
+    assert len(restored.regressors_) == 1
+
+
+def test_revin_regressor_grid_search_over_the_new_parameters():
+    """Check GridSearchCV over window_weights and channel_independent by hand."""
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 150, 2), 10, 3)
+    cv = TimeSeriesSplit(n_splits=3)
+    grid = {
+        "window_weights": ["scale", "uniform"],
+        "channel_independent": [False, True],
+    }
+    base = RevINRegressor(Ridge(), n_variates=2)
+    search = GridSearchCV(base, grid, cv=cv, scoring="neg_mean_squared_error")
+    search.fit(X, Y)
+    by_hand = []
+    for params in search.cv_results_["params"]:
+        scores = []
+        for train, test in cv.split(X):
+            model = clone(base).set_params(**params).fit(X[train], Y[train])
+            scores.append(-np.mean((model.predict(X[test]) - Y[test]) ** 2))
+        by_hand.append(np.mean(scores))
+    assert_allclose(search.cv_results_["mean_test_score"], by_hand)
+    assert len(set(np.round(by_hand, 12))) == 4  # the parameters change the fit
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"channel_independent": True}, {"window_weights": "scale"}, {}],
+    ids=["channel-independent", "per-variate", "default"],
+)
+def test_revin_regressor_dask_predict_with_the_new_modes(kwargs):
+    """Check that a dask X is predicted chunk by chunk, as in memory."""
+    da = pytest.importorskip("dask.array")
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 120, 3), 8, 2, target=[2, 0])
+    model = RevINRegressor(Ridge(), n_variates=3, target_variates=[2, 0], **kwargs)
+    model.fit(X, Y)
+    lazy = model.predict(da.from_array(np.asarray(X), chunks=(25, -1)))
+    assert isinstance(lazy, da.Array)
+    assert_allclose(lazy.compute(), model.predict(X), rtol=1e-12)
+
+
+def test_revin_regressor_nan_windows_in_the_new_modes():
+    """Check NaN in windows with a NaN-tolerant regressor, weighted and shared."""
+    rng = np.random.RandomState(0)
+    series = trending_series(rng, 120, 2)
+    series[[10, 50], 0] = np.nan
+    X, Y = make_windows(series, 8, 1)
+    keep = ~np.isnan(Y).any(axis=1)
+    for kwargs in ({"channel_independent": True}, {"window_weights": "scale"}):
+        # horizon 1: each target variate's regressor gets a 1-D y
+        model = RevINRegressor(
+            HistGradientBoostingRegressor(max_iter=10), n_variates=2, **kwargs
+        )
+        predicted = model.fit(X[keep], Y[keep]).predict(X)
+        assert model.window_weights_ == "scale"
+        assert np.isfinite(predicted).all()
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        RevINRegressor(Ridge(), n_variates=2, channel_independent=True).fit(
+            X[keep], Y[keep]
+        )
 
 
 def test_revin_regressor_feature_names_from_make_windows():
@@ -577,6 +951,176 @@ def test_revin_transformer_normalize_with_row_mismatch_is_an_error():
         revin.normalize_with(np.ones((2, 2)))
 
 
+# ---------------------------------------- layouts from names, passthrough, routing
+
+
+def _macro_windows(window=12, horizon=4, **kwargs):
+    datasets = pytest.importorskip("sklearn_revin.datasets")
+    columns = ["realgdp", "realcons", "realinv", "unemp"]
+    frame = datasets.load_macrodata()[columns]
+    return make_windows(frame, window, horizon, **kwargs)
+
+
+def test_revin_regressor_reads_the_target_variate_from_y_names():
+    """Check the macro case: y of realgdp only is not read as all four variates.
+
+    Non-regression test: ``make_windows(frame, 12, 4, target="realgdp")`` then
+    ``RevINRegressor(rf, n_variates=4)`` forecast the wrong variates silently.
+    """
+    X, Y = _macro_windows(target="realcons")
+    inferred = RevINRegressor(Ridge(), n_variates=4).fit(X, Y)
+    without_n_variates = RevINRegressor(Ridge()).fit(X, Y)
+    explicit = RevINRegressor(Ridge(), n_variates=4, target_variates=1).fit(
+        X.to_numpy(), Y.to_numpy()
+    )
+    assert inferred.target_variates_ == [1]
+    assert without_n_variates.revin_.n_variates_ == 4
+    assert_allclose(inferred.predict(X), explicit.predict(X.to_numpy()))
+    assert_allclose(without_n_variates.predict(X), explicit.predict(X.to_numpy()))
+
+
+def test_revin_regressor_target_variates_by_name():
+    """Check that target_variates takes variate names from X's column names."""
+    X, Y = _macro_windows(target=["unemp", "realgdp"])
+    by_name = RevINRegressor(Ridge(), target_variates=["unemp", "realgdp"]).fit(X, Y)
+    by_index = RevINRegressor(Ridge(), n_variates=4, target_variates=[3, 0]).fit(
+        X.to_numpy(), Y.to_numpy()
+    )
+    assert by_name.target_variates_ == [3, 0]
+    assert_allclose(by_name.predict(X), by_index.predict(X.to_numpy()))
+
+
+@pytest.mark.parametrize(
+    ("target_variates", "message"),
+    [
+        ("realgdp", "but y's columns hold ['realcons']"),
+        ([1, 0], "but y's columns hold ['realcons']"),
+        ("gdp", "target_variates ['gdp'] are not variates of X"),
+    ],
+)
+def test_revin_regressor_y_names_contradicting_targets_are_an_error(
+    target_variates, message
+):
+    """Check that a y whose blocks are not the target variates' is refused."""
+    X, Y = _macro_windows(target="realcons")
+    model = RevINRegressor(Ridge(), target_variates=target_variates)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model.fit(X, Y)
+
+
+def test_revin_regressor_target_names_without_variate_names_is_an_error():
+    """Check that names in target_variates need X with variate names."""
+    X, Y = _macro_windows(target="realcons")
+    model = RevINRegressor(Ridge(), n_variates=4, target_variates="realcons")
+    with pytest.raises(ValueError, match="X has no variate names"):
+        model.fit(X.to_numpy(), Y.to_numpy())
+
+
+def test_revin_regressor_predict_carries_the_frame_index():
+    """Check that frames in (X and y) give frames out, with X's index."""
+    pd = pytest.importorskip("pandas")
+    X, Y = _macro_windows(target="realgdp")
+    model = RevINRegressor(Ridge()).fit(X[:150], Y[:150])
+    predicted = model.predict(X[150:])
+    assert isinstance(predicted, pd.DataFrame)
+    assert predicted.index.equals(X.index[150:])
+    assert list(predicted.columns) == list(Y.columns)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        assert isinstance(model.predict(X[150:].to_numpy()), np.ndarray)
+    series = model.fit(X, Y.iloc[:, 0]).predict(X[-3:])
+    assert isinstance(series, pd.Series)
+    assert series.name == "realgdp[t+1]"
+    # the window after the data, from horizon=0, with no feature-name warning
+    X_last, _ = _macro_windows(horizon=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        forecast = model.predict(X_last.iloc[[-1]])
+    assert forecast.index[0] == X_last.index[-1]
+
+
+def test_revin_regressor_passthrough_equals_hand_built_model():
+    """Check that passthrough columns reach the regressor unnormalized, in place."""
+    rng = np.random.RandomState(0)
+    series = trending_series(rng, 120, 1)[:, 0]
+    X_windows, y = make_windows(series, 8, 1)
+    exog = rng.standard_normal((len(y), 2)) * 100
+    X = np.column_stack([exog[:, :1], X_windows, exog[:, 1:]])
+    model = RevINRegressor(
+        LinearRegression(), passthrough=[0, -1], window_weights="uniform"
+    ).fit(X, y[:, 0])
+
+    mean, scale = numpy_statistics(X_windows, 1)
+    Z = np.column_stack([exog[:, :1], (X_windows - mean) / scale, exog[:, 1:]])
+    reference = LinearRegression().fit(Z, ((y - mean) / scale)[:, 0])
+    assert_allclose(model.regressor_.coef_, reference.coef_, rtol=1e-6, atol=1e-9)
+    expected = reference.predict(Z) * scale[:, 0] + mean[:, 0]
+    assert_allclose(model.predict(X), expected, rtol=1e-9)
+
+
+def test_revin_regressor_step_order_newest_first_with_center_last():
+    """Check that newest-first lags with center="last" subtract the newest value."""
+    rng = np.random.RandomState(0)
+    X, y = make_windows(trending_series(rng, 100, 1)[:, 0], 6, 1)
+    newest_first = np.ascontiguousarray(X[:, ::-1])
+    revin = RevINTransformer(center="last")
+    oldest = RevINRegressor(LinearRegression(), revin=revin).fit(X, y)
+    newest = RevINRegressor(
+        LinearRegression(), revin=revin, step_order="newest_first"
+    ).fit(newest_first, y)
+    assert_allclose(newest.predict(newest_first), oldest.predict(X), rtol=1e-9)
+
+
+def test_revin_regressor_conflicting_step_order_is_an_error():
+    """Check that step_order set on the regressor and on revin must agree."""
+    revin = RevINTransformer(step_order="newest_first")
+    model = RevINRegressor(revin=revin, step_order="oldest_first")
+    with pytest.raises(ValueError, match="set one of them only"):
+        model.fit(np.zeros((4, 3)), np.zeros(4))
+
+
+def test_revin_regressor_routes_sample_weight_with_metadata_routing():
+    """Check cross_validate(params={"sample_weight": w}) with routing on."""
+    import sklearn
+    from sklearn.model_selection import KFold, cross_validate
+
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 120, 1)[:, 0], 8, 1)
+    y, weights = Y[:, 0], rng.uniform(0.1, 3, size=len(Y))
+    cv = KFold(3)
+    with sklearn.config_context(enable_metadata_routing=True):
+        requested = RevINRegressor(Ridge().set_fit_request(sample_weight=True))
+        routed = cross_validate(
+            requested, X, y, cv=cv, params={"sample_weight": weights}
+        )
+        with pytest.raises(ValueError, match="sample_weight"):
+            cross_validate(
+                RevINRegressor(Ridge()),
+                X,
+                y,
+                cv=cv,
+                params={"sample_weight": weights},
+            )
+    by_hand = []
+    for train, test in cv.split(X):
+        model = RevINRegressor(Ridge()).fit(
+            X[train], y[train], sample_weight=weights[train]
+        )
+        by_hand.append(model.score(X[test], y[test]))
+    unweighted = cross_validate(RevINRegressor(Ridge()), X, y, cv=cv)["test_score"]
+    assert_allclose(routed["test_score"], by_hand)
+    assert not np.allclose(routed["test_score"], unweighted)
+
+
+def test_revin_regressor_pickle_does_not_grow_with_the_training_windows():
+    """Check that a fitted model keeps no per-window statistics of its training."""
+    rng = np.random.RandomState(0)
+    small = RevINRegressor(Ridge()).fit(*make_windows(rng.randn(200), 24, 1))
+    large = RevINRegressor(Ridge()).fit(*make_windows(rng.randn(20_000), 24, 1))
+    assert abs(len(pickle.dumps(large)) - len(pickle.dumps(small))) < 200
+    with pytest.raises(ValueError, match="holds no statistics of its training"):
+        large.revin_.inverse_transform(np.zeros((3, 1)))
+
+
 def test_revin_regressor_reversed_lag_matrix_equals_its_copy():
     """Check a newest-first lag matrix built as a reversed view, as skforecast's.
 
@@ -592,3 +1136,33 @@ def test_revin_regressor_reversed_lag_matrix_equals_its_copy():
     model = RevINRegressor().fit(X_reversed, y)
     reference = RevINRegressor().fit(X_reversed.copy(), y.copy())
     assert_allclose(model.predict(X_reversed), reference.predict(X_reversed.copy()))
+
+
+def test_revin_regressor_channel_independent_puts_passthrough_beside_each_window():
+    """Check that each variate's row carries the passthrough columns, raw."""
+    rng = np.random.RandomState(0)
+    series = trending_series(rng, 120, 2)
+    X_windows, Y = make_windows(series, 6, 1)
+    exog = 50 * rng.standard_normal((len(Y), 1))
+    X = np.column_stack([X_windows, exog])
+    model = RevINRegressor(
+        LinearRegression(),
+        n_variates=2,
+        passthrough=[-1],
+        channel_independent=True,
+        window_weights="uniform",
+    ).fit(X, Y)
+
+    mean, scale = numpy_statistics(X_windows, 2)
+    windows = X_windows.reshape(-1, 2, 6)
+    rows = np.concatenate(
+        [
+            (windows - mean[..., None]) / scale[..., None],
+            np.repeat(exog, 2, 1)[..., None],
+        ],
+        axis=2,
+    ).reshape(-1, 7)
+    reference = LinearRegression().fit(rows, ((Y - mean) / scale).ravel())
+    assert_allclose(model.regressors_[0].coef_, reference.coef_, rtol=1e-6, atol=1e-9)
+    expected = reference.predict(rows).reshape(-1, 2) * scale + mean
+    assert_allclose(model.predict(X), expected, rtol=1e-9)
