@@ -6,7 +6,7 @@ import warnings
 from numbers import Integral
 
 import numpy as np
-from sklearn import config_context
+from sklearn import config_context, get_config
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.linear_model import Ridge
 from sklearn.utils import Bunch, get_tags, metadata_routing
@@ -14,11 +14,10 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metadata_routing import (
     MetadataRouter,
     MethodMapping,
-    _routing_enabled,
     process_routing,
 )
 from sklearn.utils.validation import (
-    _check_sample_weight,
+    check_array,
     check_is_fitted,
     has_fit_parameter,
     validate_data,
@@ -299,7 +298,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                     f"sample_weight was passed to fit, but {refusal}; fit without "
                     "sample_weight, or use a regressor whose fit takes it."
                 )
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            sample_weight = _as_sample_weight(sample_weight, X.shape[0])
         self._training_dim = y.ndim
         self._y_frame = y_frame
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
@@ -437,7 +436,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         With metadata routing, as in TransformedTargetRegressor: only what the
         regressor requested (an unrequested ``sample_weight`` is an error).
         """
-        if _routing_enabled():
+        if get_config()["enable_metadata_routing"]:
             return process_routing(self, "fit", **fit_params)
         return Bunch(regressor=Bunch(fit=fit_params))
 
@@ -715,3 +714,24 @@ def _sample_weight_refusal(regressor) -> str | None:
         if reason:
             return f"{name} passes sample_weight to its estimator, and {reason}"
     return None
+
+
+def _as_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
+    """Return sample_weight as finite float64 of shape (n_samples,).
+
+    The checks of scikit-learn's private ``_check_sample_weight``, with its
+    messages, through public functions: a scalar weighs every sample alike.
+    """
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.ndim == 0:
+        return np.full(n_samples, float(weights))
+    weights = check_array(
+        weights, ensure_2d=False, dtype=np.float64, input_name="sample_weight"
+    )
+    if weights.ndim != 1:
+        raise ValueError("Sample weights must be 1D array or scalar")
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight.shape == {weights.shape}, expected {(n_samples,)}!"
+        )
+    return weights
