@@ -73,7 +73,9 @@ def fit(estimator, X, *, transform: bool):
     estimator._fit(_stand_in(X), transform=False)
     X = _single_column_chunk(X, _float_itemsize(X))
     blocks = _block_estimator(estimator)
-    estimator.mean_, estimator.scale_ = _statistics(blocks, X, _float_dtype(X))
+    # The stand-in's statistics give their dtype (float64).
+    dtype = estimator.mean_.dtype
+    estimator.mean_, estimator.scale_ = _statistics(blocks, X, dtype)
     if transform:
         return _transform(blocks, X, _float_dtype(X))
     return None

@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
@@ -942,3 +943,66 @@ def test_revin_transformer_normalize_with_row_mismatch_is_an_error():
     revin = RevINTransformer().fit(np.ones((3, 4)))
     with pytest.raises(ValueError, match=re.escape("X has 2 instance(s) (rows)")):
         revin.normalize_with(np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("tensor", [False, True], ids=["numpy", "tensor"])
+@pytest.mark.parametrize(
+    ("gamma", "beta"), [(None, None), ([2.0, -0.5], [1.0, -3.0])], ids=["1-0", "affine"]
+)
+def test_revin_transformer_normalize_with_float32_far_from_zero_is_accurate(
+    global_random_seed, tensor, gamma, beta
+):
+    """Check float32 normalize_with and its inverse against a float64 reference.
+
+    Windows around 1e4 with std 0.1: a float32 mean is off by up to half its
+    last unit (5e-4), 5e-3 in units of the std; the statistics are kept in
+    float64 and the targets are normalized as accurately as transform.
+    """
+    rng = np.random.RandomState(global_random_seed)
+    X = (1e4 + 0.1 * rng.normal(size=(300, 2 * 48))).astype(np.float32)
+    Y = (1e4 + 0.1 * rng.normal(size=(300, 2 * 12))).astype(np.float32)
+    revin = RevINTransformer(n_variates=2, gamma=gamma, beta=beta).fit(X)
+    reference = clone(revin).fit(X.astype(np.float64))
+    statistics_64 = reference.instance_statistics(X.astype(np.float64))
+    expected = reference.normalize_with(Y.astype(np.float64), statistics_64)
+
+    def as_input(values):
+        return torch.from_numpy(values) if tensor else values
+
+    statistics = revin.instance_statistics(as_input(X))
+    Y_z = revin.normalize_with(as_input(Y), statistics)
+    assert Y_z.dtype == (torch.float32 if tensor else np.float32)
+    Y_z = np.asarray(Y_z)
+    assert np.abs(Y_z - expected).max() < 1e-4
+    assert np.abs(revin.normalize_with(Y) - expected).max() < 1e-4  # fitted statistics
+    transform_error = np.abs(revin.transform(X) - reference.transform(X)).max()
+    assert np.abs(Y_z - expected).max() < 10 * max(transform_error, 1e-7)
+
+    # The inverse of float32 values is float32: the mean in float32 and the
+    # result each round once, 1.5 units in the last place at most (measured 1.0).
+    back = np.asarray(revin.inverse_transform(as_input(Y_z), statistics=statistics))
+    back_64 = reference.inverse_transform(
+        Y_z.astype(np.float64), statistics=statistics_64
+    )
+    unit = np.spacing(np.abs(back_64).astype(np.float32))
+    assert np.all(np.abs(back - back_64) <= 1.5 * unit)
+    assert np.all(np.abs(back - Y) <= 2 * np.spacing(np.abs(Y)))
+
+
+def test_revin_regressor_float32_targets_are_normalized_accurately():
+    """Check that float32 windows far from zero give the regressor float64's targets."""
+
+    class TargetRecordingRidge(Ridge):
+        def fit(self, X, y, sample_weight=None):
+            self.seen_y_ = np.array(y, dtype=np.float64)
+            return super().fit(X, y, sample_weight=sample_weight)
+
+    rng = np.random.RandomState(0)
+    series = 1e4 + 0.02 * np.cumsum(rng.normal(size=(400, 2)), axis=0)
+    X, Y = make_windows(series.astype(np.float32), 24, 4)
+    model = RevINRegressor(TargetRecordingRidge(), n_variates=2)
+    seen_32 = [r.seen_y_ for r in clone(model).fit(X, Y).regressors_]
+    fitted_64 = clone(model).fit(X.astype(np.float64), Y.astype(np.float64))
+    seen_64 = [r.seen_y_ for r in fitted_64.regressors_]
+    for y_32, y_64 in zip(seen_32, seen_64, strict=True):
+        assert np.abs(y_32 - y_64).max() < 1e-4
