@@ -4,6 +4,7 @@ Run by hand, never as a test::
 
     python benchmarks/bench_revin.py            # full run, a few minutes
     python benchmarks/bench_revin.py --quick    # smaller shapes, fewer repeats
+    python benchmarks/bench_revin.py --replot   # redraw the plot from the JSON
 
 For every case (shape and dtype) the script times, on the same arrays and in
 the same run:
@@ -670,12 +671,20 @@ def plot(results: list[Result], cases: list[Case], path: Path) -> None:
         colors = ["tab:blue" if n.startswith("revin") else "tab:gray" for n in names]
         ax.barh(names, ratios, color=colors)
         ax.set_xscale("log")
-        ax.axvline(1.0, color="black", linewidth=0.8)
-        ax.axvline(1.5, color="tab:red", linewidth=0.8, linestyle="--")
+        ax.axvline(1.0, color="black", linewidth=0.8, label="1x: numpy.copy")
+        ax.axvline(
+            1.5,
+            color="tab:red",
+            linewidth=0.8,
+            linestyle="--",
+            label="1.5x numpy.copy",
+        )
         ax.invert_yaxis()
-        ax.set_title(f"{case.name} ({case.device}): time / floor (log)")
+        ax.set_title(f"{case.name} ({case.device}): time / numpy.copy (log scale)")
         ax.tick_params(axis="y", labelsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -811,8 +820,20 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="replace only these cases in the existing results (see --cases)",
     )
+    parser.add_argument(
+        "--replot",
+        action="store_true",
+        help="only redraw bench_revin.png from bench_revin.json in --out-dir",
+    )
     parser.add_argument("--_memory", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.replot:
+        payload = json.loads((args.out_dir / "bench_revin.json").read_text())
+        cases = [Case(**{**c, "shape": tuple(c["shape"])}) for c in payload["cases"]]
+        results = [Result(**r) for r in payload["results"]]
+        plot(results, cases, args.out_dir / "bench_revin.png")
+        print(f"redrew {args.out_dir}/bench_revin.png")
+        return
     if args._memory:
         request = json.loads(args._memory)
         case = Case(**{**request["case"], "shape": tuple(request["case"]["shape"])})

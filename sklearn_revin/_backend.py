@@ -15,6 +15,7 @@ import torch
 
 __all__ = [
     "as_tensor_like",
+    "check_holds_data",
     "empty_like",
     "is_tensor",
     "plan_row_chunks",
@@ -120,6 +121,8 @@ def resolve_device(device, *, like: torch.Tensor | None = None) -> torch.device:
                 f"device={device!r} was requested, but this machine has {count} "
                 "CUDA device(s)."
             )
+    elif resolved.type == "meta":
+        check_holds_data(resolved, f"device={device!r}")
     elif resolved.type != "cpu":
         try:
             torch.empty(0, device=resolved)
@@ -128,6 +131,16 @@ def resolve_device(device, *, like: torch.Tensor | None = None) -> torch.device:
                 f"device={device!r} was requested, but it is not available here."
             ) from exc
     return resolved
+
+
+def check_holds_data(device: torch.device, what: str) -> None:
+    """Raise ValueError for the meta device, which has shapes but no values."""
+    if device.type == "meta":
+        raise ValueError(
+            f"{what} is 'meta', which holds shapes but no values: RevIN computes "
+            "statistics of the values. Use device='cpu', 'cuda' or 'auto' with "
+            "data on a real device."
+        )
 
 
 def to_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:

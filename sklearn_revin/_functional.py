@@ -40,6 +40,8 @@ __all__ = [
     "WindowStatistics",
     "denormalize",
     "effective_gamma",
+    "masked_denormalize",
+    "masked_normalize",
     "normalize",
     "normalize_windows",
     "window_statistics",
@@ -297,6 +299,26 @@ def denormalize(
     return torch.addcmul(shift.unsqueeze(-1), z, factor.unsqueeze(-1), out=out)
 
 
+def masked_denormalize(
+    z: torch.Tensor,
+    loc: torch.Tensor,
+    scale: torch.Tensor,
+    gamma: torch.Tensor,
+    beta: torch.Tensor,
+) -> torch.Tensor:
+    """Return :func:`denormalize` with NaN in ``z`` kept and kept out of gradients.
+
+    A model fed windows with NaN holes outputs NaN somewhere; NaN is replaced
+    by 0 before the arithmetic and put back after, so that a loss that masks
+    the NaN outputs gives finite gradients for ``gamma`` and ``beta`` (a NaN
+    in a product's backward would otherwise spread: 0 * NaN is NaN). No
+    data-dependent branch, as :func:`masked_normalize`.
+    """
+    missing = torch.isnan(z)
+    filled = torch.where(missing, 0, z)
+    return torch.where(missing, z, denormalize(filled, loc, scale, gamma, beta))
+
+
 # ------------------------------------------------------------------ internals
 
 
@@ -328,32 +350,144 @@ def _scale(variance, eps, eps_mode):
 
 
 def _differentiable_statistics(x, *, eps, eps_mode, center):
-    # var_mean is a numerically stable one-pass reduction (it does not form
-    # E[x**2] - E[x]**2, which loses float32 data with a large offset). A NaN or
-    # an infinity in a window shows up as a non-finite mean, so clean windows
-    # never pay for the NaN-aware path.
-    variance, mean = torch.var_mean(x, dim=-1, correction=0)
-    nonfinite = ~torch.isfinite(mean)
-    if bool(nonfinite.any()):
-        mean, variance = _patch_nonfinite_windows(x, mean, variance, nonfinite)
-    scale = _scale(variance, eps, eps_mode)
-    loc = mean if center == "mean" else _last_observed(x)
-    return WindowStatistics(loc=loc, scale=scale, variance=variance)
-
-
-def _patch_nonfinite_windows(x, mean, variance, nonfinite):
-    windows = x[nonfinite]
-    if bool(torch.isinf(windows).any()):
-        raise ValueError(_INF_MESSAGE)
-    observed = ~torch.isnan(windows)
-    count = observed.sum(dim=-1)
-    window_mean = torch.where(observed, windows, 0).sum(dim=-1) / count
-    deviation = torch.where(observed, windows - window_mean.unsqueeze(-1), 0)
-    window_variance = deviation.square().sum(dim=-1) / count
-    return (
-        mean.masked_scatter(nonfinite, window_mean),
-        variance.masked_scatter(nonfinite, window_variance),
+    """Statistics on the autograd path, NaN-aware; an infinity is an error (eager)."""
+    _check_no_infinity(x)
+    moments = _masked_moments(x, eps=eps, eps_mode=eps_mode, center=center)
+    stats = moments.statistics
+    # Finite input: a non-finite variance of a non-empty window is an overflow.
+    _check_overflow(
+        torch.where(moments.empty | torch.isfinite(stats.variance), 0, torch.inf)
     )
+    # An all-NaN window has NaN statistics, as on the blocked path.
+    return WindowStatistics(
+        loc=stats.loc,
+        scale=torch.where(moments.empty, torch.nan, stats.scale),
+        variance=stats.variance,
+    )
+
+
+def _check_overflow(variance):
+    """Raise for windows of finite values whose sum of squares overflows.
+
+    Called on the moments of windows known to hold no infinity, where an
+    infinite sum of squares means values too large to square and sum (NaN is
+    an all-NaN window's).
+    """
+    if bool(torch.isinf(variance).any()):
+        limit = torch.finfo(variance.dtype).max
+        raise ValueError(
+            f"The statistics of some windows overflow {variance.dtype} (largest "
+            f"{limit:.3g}): their values are too large to square and sum, and "
+            "the result would be silently 0 or NaN. Rescale X (e.g. divide it "
+            "by a power of 10)"
+            + (" or pass float64 data." if variance.dtype != torch.float64 else ".")
+        )
+
+
+def _check_no_infinity(x):
+    if bool(torch.isinf(x).any()):
+        raise ValueError(_INF_MESSAGE)
+
+
+class _Moments(NamedTuple):
+    """What :func:`_masked_moments` returns (see there)."""
+
+    observed: torch.Tensor
+    deviation: torch.Tensor
+    statistics: WindowStatistics
+    empty: torch.Tensor
+
+
+def _masked_moments(x, *, eps, eps_mode, center):
+    """NaN-aware statistics with no data-dependent branch, safe for autograd.
+
+    NaN is replaced by 0 *before* any arithmetic (``torch.where`` on the
+    input), and a window with no observed value is given count 1, so that
+    every intermediate is finite for finite input: the backward pass then
+    never multiplies a zero gradient by a NaN, and gradients stay finite for
+    every observed value and parameter when a loss masks the NaN outputs.
+    The mean is taken in two steps, as on the blocked path (a first mean, then
+    the mean of the deviations from it), which keeps float32 windows far from
+    0 accurate.
+
+    Returns ``observed`` (the mask), ``deviation`` (``x - loc`` without
+    cancellation, 0 where x is NaN), ``statistics`` (``loc`` and
+    ``variance`` NaN for an all-NaN window, ``scale`` finite: the reverse map
+    of such a window is NaN through ``loc`` alone) and ``empty`` (windows
+    with no observed value). An infinity makes its window NaN.
+    """
+    observed = ~torch.isnan(x)
+    filled = torch.where(observed, x, 0)
+    count = observed.sum(-1).to(x.dtype)
+    empty = count == 0
+    count = count.clamp(min=1)
+    first_mean = filled.sum(-1) / count
+    d = torch.where(observed, filled - first_mean.unsqueeze(-1), 0)
+    residual = d.sum(-1) / count
+    variance = (d.square().sum(-1) / count - residual.square()).clamp(min=0)
+    if center == "mean":
+        offset, loc = residual, first_mean + residual
+    else:
+        steps = torch.arange(1, x.shape[-1] + 1, device=x.device)
+        last_index = (steps * observed).argmax(dim=-1, keepdim=True)
+        loc = torch.gather(filled, -1, last_index).squeeze(-1)
+        offset = loc - first_mean
+    # d - offset, not d * factor - offset * factor: a constant window gives
+    # exactly 0 here, so exactly beta after the affine.
+    deviation = d - offset.unsqueeze(-1)
+    scale = _scale(variance, eps, eps_mode)
+    statistics = WindowStatistics(
+        loc=torch.where(empty, torch.nan, loc),
+        scale=scale,
+        variance=torch.where(empty, torch.nan, variance),
+    )
+    return _Moments(observed, deviation, statistics, empty)
+
+
+def masked_normalize(
+    x: torch.Tensor,
+    gamma: torch.Tensor,
+    beta: torch.Tensor,
+    *,
+    eps: float,
+    eps_mode: str = "clamp",
+    center: str = "mean",
+) -> tuple[torch.Tensor, WindowStatistics]:
+    """Normalize each window with no data-dependent branch: the torch module's path.
+
+    The same numbers as :func:`normalize_windows` (to rounding), computed so
+    that the function traces, exports (``torch.export``, ONNX) and compiles
+    with ``fullgraph=True``, and so that gradients stay finite through NaN
+    (see :func:`_masked_moments`). NaN stays NaN in place; an infinity, or
+    values whose sum of squares overflows, make their window NaN (no error:
+    raising would need a branch on the data).
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (..., n_variates, n_steps)
+        Floating point windows.
+    gamma, beta : torch.Tensor of shape (n_variates,)
+        Affine parameters; ``gamma`` should come from :func:`effective_gamma`.
+    eps, eps_mode, center
+        As in :func:`window_statistics`.
+
+    Returns
+    -------
+    normalized : torch.Tensor of the shape of x
+    statistics : WindowStatistics
+        ``loc`` and ``variance`` are NaN for a window with no observed value,
+        whose ``scale`` stays finite, so that :func:`denormalize` with these
+        statistics gives NaN there and finite gradients elsewhere.
+    """
+    _check_modes(eps_mode, center)
+    moments = _masked_moments(x, eps=eps, eps_mode=eps_mode, center=center)
+    scale = moments.statistics.scale
+    factor = (gamma / scale).unsqueeze(-1)
+    normalized = torch.addcmul(beta.unsqueeze(-1), moments.deviation, factor)
+    # NaN where x is NaN, and for a window whose statistics overflowed (an
+    # infinite scale would otherwise give beta, silently).
+    keep = moments.observed & torch.isfinite(scale).unsqueeze(-1)
+    return torch.where(keep, normalized, torch.nan), moments.statistics
 
 
 def _last_observed(x):
@@ -486,6 +620,7 @@ def _clean_block(
         variance = torch.linalg.vecdot(d, d).div_(n_steps)
     else:
         variance = torch.linalg.vector_norm(d, dim=-1).square_().div_(n_steps)
+    _check_overflow(variance)
     if _first_mean_suffices(first_mean, variance, d):
         residual = None
     else:
@@ -569,6 +704,7 @@ def _nan_block(x, d, eps, eps_mode, center, gamma, beta, write, loc_dtype=None):
     torch.sub(x, first_mean.unsqueeze(-1), out=d)
     residual = torch.nansum(d, -1).div_(count)
     variance = torch.nansum(d.square(), -1).div_(count)
+    _check_overflow(variance)
     variance.addcmul_(residual, residual, value=-1).clamp_(min=0)
     return _finish(
         d,
@@ -625,24 +761,22 @@ def _finish(
     """
     scale = _scale(variance, eps, eps_mode)
     if write:
-        # (x - loc) * factor + beta = d * factor + (beta - (loc - m1) * factor),
-        # where d = x - m1 is small: no cancellation in float32.
+        # (x - loc) * factor + beta = (d - (loc - m1)) * factor + beta, where
+        # d = x - m1 is small: no cancellation in float32. The offset is taken
+        # off d before scaling (not as beta - offset * factor, which cancels
+        # when factor is large: a constant window then gives exactly beta).
         offset = residual if last is None else last - first_mean
         factor = torch.div(gamma, scale)
-        if offset is None:
-            shift = beta
-        elif beta is None:
-            shift = torch.mul(offset, factor).neg_()
+        if offset is not None:
+            d.sub_(offset.unsqueeze(-1))
+        if beta is not None and d.numel() < _SMALL_NUMEL:
+            torch.addcmul(beta.unsqueeze(-1), d, factor.unsqueeze(-1), out=d)
         else:
-            shift = torch.addcmul(beta, offset, factor, value=-1)
-        if shift is not None and d.numel() < _SMALL_NUMEL:
-            torch.addcmul(shift.unsqueeze(-1), d, factor.unsqueeze(-1), out=d)
-        else:
-            # Two in-cache passes: on a large block, addcmul with per-window
+            # In-cache passes: on a large block, addcmul with per-window
             # operands is several times slower than mul_ and add_.
             d.mul_(factor.unsqueeze(-1))
-            if shift is not None:
-                d.add_(shift.unsqueeze(-1))
+            if beta is not None:
+                d.add_(beta.unsqueeze(-1))
     if last is not None:
         loc = last
     elif residual is None:
@@ -707,10 +841,12 @@ def _layer_norm(x, out, eps, eps_mode, gamma, beta):
         variance = scale.square()
         if eps_mode == "add":
             variance = variance.sub_(eps).clamp_(min=0)
-            redo = ~torch.isfinite(mean)
+            # rstd 0 or NaN: a variance that overflowed (redone, to raise).
+            redo = ~torch.isfinite(mean) | ~(rstd > 0)
         else:
             # NaN rstd (NaN input) and inf rstd (zero variance) are redone too.
-            redo = ~torch.isfinite(mean) | ~(rstd <= 1 / math.sqrt(eps))
+            # rstd 0: a variance that overflowed (redone, to raise).
+            redo = ~torch.isfinite(mean) | ~(rstd <= 1 / math.sqrt(eps)) | ~(rstd > 0)
         index = redo.view(-1).nonzero().squeeze(1)
         if index.numel():
             variate = index % n_variates

@@ -29,6 +29,7 @@ from sklearn.utils.validation import (
 from . import _dask
 from ._backend import (
     as_tensor_like,
+    check_holds_data,
     is_tensor,
     resolve_device,
     run_on_device,
@@ -41,6 +42,11 @@ from ._functional import (
     normalize,
     normalize_windows,
     window_statistics,
+)
+from ._validation import (
+    check_no_self_overlap,
+    check_statistics_values,
+    check_window_axes,
 )
 from .nn import RevIN
 
@@ -152,7 +158,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         writable floating point NumPy array or tensor instead of a new one.
         Infinite values are found in the same pass that normalizes, so with
         ``copy=False`` the ``ValueError`` for an infinity can come after part
-        of X was already normalized in place.
+        of X was already normalized in place. A view whose elements share
+        memory (``expand()``, ``as_strided()``) is refused with ``copy=False``.
 
     Attributes
     ----------
@@ -379,7 +386,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if _dask.is_dask_collection(X):
             return InstanceStatistics(*_dask.instance_statistics(self, X))
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False, copy=False)
+        # Only read: copy=True keeps a read-only X (make_windows' view) as it is.
+        X = self._validate_X(X, reset=False, copy=True)
         self._check_layout(X)
         _, mean, scale = self._normalize(X, copy=False, statistics_only=True)
         if is_tensor(X):
@@ -502,6 +510,14 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         variates = self._check_variates(variates)
         mean, scale = self._check_statistics(statistics)
         X = _validate_array(X, name="X", copy=copy)
+        if X.ndim != 2 and X.ndim != 3:
+            raise ValueError(
+                "X must be 2-D (n_instances, n_variates * n_horizon) or 3-D "
+                f"(n_instances, n_variates, n_horizon); got shape {tuple(X.shape)}."
+            )
+        check_window_axes(X)
+        if not copy:
+            check_no_self_overlap(X)
         n_selected = len(variates)
         if X.ndim == 3 and X.shape[1] != n_selected:
             raise ValueError(
@@ -670,7 +686,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _fit(self, X, *, transform):
         resolve_device(self.device)
-        X = self._validate_X(X, reset=True, copy=self.copy)
+        # fit only reads X: it is written into only by fit_transform(copy=False).
+        X = self._validate_X(X, reset=True, copy=self.copy or not transform)
         self.n_variates_, self.n_steps_ = self._layout(X, self.n_variates)
         gamma, beta = self._source_affine(X)
         self.gamma_ = self._affine_parameter("gamma", gamma, 1.0)
@@ -701,6 +718,9 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"X must be 2-D (n_instances, n_variates * n_steps) or 3-D "
                 f"(n_instances, n_variates, n_steps); got shape {tuple(X.shape)}."
             )
+        check_window_axes(X)
+        if not copy:
+            check_no_self_overlap(X)
         return X
 
     @staticmethod
@@ -907,6 +927,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     f"statistics.{name} must have shape (n_instances, "
                     f"{self.n_variates_}); got shape {tuple(values.shape)}."
                 )
+            if not _dask.is_dask_collection(values):
+                check_statistics_values(name, values)
             checked.append(values)
         # A dask array may not know its row count (NaN) until computed.
         rows_known = not any(math.isnan(values.shape[0]) for values in checked)
@@ -954,6 +976,7 @@ def _validate_tensor(X: torch.Tensor, *, name: str) -> torch.Tensor:
     """Check a tensor the way ``check_array`` checks an array, on its device."""
     if X.is_complex():
         raise ValueError(f"Complex data not supported; {name} has dtype {X.dtype}.")
+    check_holds_data(X.device, f"{name} is on a device that")
     if X.ndim < 2:
         raise ValueError(
             f"Expected a 2-D or 3-D {name}, got a {X.ndim}-D tensor of shape "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from numbers import Real
 from typing import NamedTuple
 
 import torch
@@ -12,10 +14,9 @@ from torch.nn import init
 from ._functional import (
     CENTERS,
     EPS_MODES,
-    denormalize,
     effective_gamma,
-    normalize,
-    window_statistics,
+    masked_denormalize,
+    masked_normalize,
 )
 
 __all__ = ["RevIN", "Statistics"]
@@ -59,6 +60,16 @@ class RevIN(nn.Module):
     window's statistics instead of turning the whole window into NaN. The
     arithmetic is that of :class:`sklearn_revin.RevINTransformer`.
 
+    ``forward`` has no data-dependent Python branch: a model holding this
+    layer exports with ``torch.export.export`` and ``torch.onnx.export``
+    (both exporters) and compiles with ``torch.compile(fullgraph=True)``.
+    It trains through missing values: NaN is kept out of the arithmetic, so
+    when the loss masks the NaN outputs, the gradients of ``gamma``, ``beta``
+    and every observed input are finite. An infinity, or values whose
+    statistics overflow, cannot raise an error without a branch on the data:
+    they make their window NaN, as in torch's normalization layers
+    (:class:`sklearn_revin.RevINTransformer` raises).
+
     Parameters
     ----------
     num_variates : int
@@ -67,7 +78,8 @@ class RevIN(nn.Module):
         Whether ``gamma`` and ``beta`` are learned (``requires_grad``). They
         exist either way, as in the reference layer.
     eps : float, default=1e-5
-        Lower bound of the variance and of the magnitude of ``gamma``.
+        Lower bound of the variance and of the magnitude of ``gamma``; a
+        positive finite number.
     device : torch.device, optional
         Device of the parameters.
     dtype : torch.dtype, optional
@@ -134,6 +146,8 @@ class RevIN(nn.Module):
             raise ValueError(f"eps_mode must be one of {EPS_MODES}; got {eps_mode!r}.")
         if center not in CENTERS:
             raise ValueError(f"center must be one of {CENTERS}; got {center!r}.")
+        if not (isinstance(eps, Real) and math.isfinite(eps) and eps > 0):
+            raise ValueError(f"eps must be a positive finite number; got {eps!r}.")
         self.num_variates = num_variates
         self.affine = affine
         self.eps = eps
@@ -174,7 +188,8 @@ class RevIN(nn.Module):
             ``x`` normalized per window, scaled by ``gamma``, shifted by ``beta``.
         reverse_fn : callable
             Maps a tensor of shape ``(batch, num_variates, horizon)`` (any
-            horizon) back with the statistics of ``x``.
+            horizon; more leading axes are allowed) back with the statistics
+            of ``x``; another batch or number of variates is a ``ValueError``.
         statistics : Statistics
             Only with ``return_statistics=True``.
         """
@@ -183,14 +198,31 @@ class RevIN(nn.Module):
                 f"Expected input of shape (batch, {self.num_variates}, time); got "
                 f"shape {tuple(x.shape)}."
             )
-        stats = window_statistics(
-            x, eps=self.eps, eps_mode=self.eps_mode, center=self.center
+        if not x.is_floating_point():
+            raise TypeError(
+                "Expected a floating point tensor (float32, float64, ...); got "
+                f"dtype {x.dtype}. Convert it first, e.g. x.float()."
+            )
+        gamma, beta = self._effective_affine()
+        normalized, stats = masked_normalize(
+            x, gamma, beta, eps=self.eps, eps_mode=self.eps_mode, center=self.center
         )
-        normalized = normalize(x, stats.loc, stats.scale, *self._effective_affine())
+        expected = tuple(x.shape[:-1])
 
         def reverse_fn(scaled_output: Tensor) -> Tensor:
-            return denormalize(
-                scaled_output, stats.loc, stats.scale, *self._effective_affine()
+            # Leading axes may be added (the itransformer model maps its output
+            # back as (time, batch, variates, dim)); the axes the statistics
+            # have must match, not broadcast.
+            shape = tuple(scaled_output.shape)
+            k = len(expected)
+            if len(shape) <= k or shape[-k - 1 : -1] != expected:
+                raise ValueError(
+                    "reverse_fn expects a tensor of shape (..., "
+                    f"{', '.join(map(str, expected))}, horizon), with the batch and "
+                    f"variates of the normalized input; got shape {shape}."
+                )
+            return masked_denormalize(
+                scaled_output, stats.loc, stats.scale, gamma, beta
             )
 
         if not return_statistics:

@@ -357,3 +357,25 @@ def test_layer_norm_path_into_out_and_in_place(monkeypatch):
     in_place = torch.from_numpy(x.copy())
     normalize_windows(in_place, gamma, beta, eps=1e-5, out=in_place)
     assert_allclose(in_place.numpy(), expected, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("eps_mode", ["clamp", "add"])
+@pytest.mark.parametrize("path", ["blocked", "layer_norm", "autograd"])
+@pytest.mark.parametrize(
+    "window",
+    [
+        [-1e19, 1e19, -1e19, 1e19],
+        [3e38, 3e38, 3.1e38, 3e38],
+        [3e38, np.nan, 3e38, 3e38],
+    ],
+)
+def test_window_statistics_overflow_is_an_error(monkeypatch, eps_mode, path, window):
+    """Check that float32 windows whose moments overflow raise on every path."""
+    if path == "layer_norm":
+        monkeypatch.setattr(_functional, "_prefers_layer_norm", lambda x: True)
+    x = torch.tensor([[[1.0, 2.0, 3.0, 4.0]], [window]], dtype=torch.float32)
+    gamma, beta = torch.ones(1), torch.zeros(1)
+    if path == "autograd":
+        x.requires_grad_()
+    with pytest.raises(ValueError, match=r"overflow torch\.float32"):
+        normalize_windows(x, gamma, beta, eps=1e-5, eps_mode=eps_mode)

@@ -122,3 +122,31 @@ def test_gpu_infinity_is_an_error():
     X[7, 3] = float("inf")
     with pytest.raises(ValueError, match="infinity"):
         RevINTransformer().fit_transform(X)
+
+
+@pytest.mark.parametrize(
+    "window",
+    [[-1e19, 1e19, -1e19, 1e19], [3e38, 3e38, 3.1e38, 3e38]],
+)
+def test_gpu_overflowing_statistics_are_an_error(window):
+    """Check that the fused path sends overflowing windows to the error."""
+    X = torch.tensor([[1.0, 2.0, 3.0, 4.0], window], device="cuda")
+    with pytest.raises(ValueError, match="overflow"):
+        RevINTransformer().fit_transform(X)
+
+
+def test_gpu_module_trains_through_nan():
+    """Check nn.RevIN on CUDA: finite gradients with a NaN hole, NaN kept."""
+    from sklearn_revin.nn import RevIN
+
+    revin = RevIN(2).cuda()
+    x = torch.randn(4, 2, 32, device="cuda") * 3 + 1e4
+    x[0, 1, 5] = float("nan")
+    x[1, 0] = float("nan")
+    normalized, reverse_fn = revin(x)
+    back = reverse_fn(torch.ones(4, 2, 8, device="cuda"))
+    loss = sum(out[~out.isnan()].square().sum() for out in (normalized, back))
+    loss.backward()
+    assert torch.isfinite(revin.gamma.grad).all()
+    assert torch.isfinite(revin.beta.grad).all()
+    assert torch.isnan(normalized[0, 1, 5])

@@ -1,9 +1,13 @@
 """Behaviour of sklearn_revin.nn.RevIN, the torch module."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
 from conftest import numpy_revin
+from hypothesis import given
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 from sklearn_revin import RevINTransformer
@@ -178,3 +182,151 @@ def test_revin_module_wrong_input_shape_is_an_error(shape):
     """Check that input whose variate axis does not match is refused."""
     with pytest.raises(ValueError, match=r"Expected input of shape \(batch, 3, time\)"):
         RevIN(3)(torch.zeros(shape))
+
+
+# ------------------------------------------------ training through NaN holes
+
+
+def _masked_loss(*outputs):
+    """Sum of squares of the finite outputs, as a loss that skips missing values."""
+    return sum(out[~out.isnan()].square().sum() for out in outputs)
+
+
+def _assert_finite_gradients(revin, x):
+    assert torch.isfinite(revin.gamma.grad).all(), revin.gamma.grad
+    assert torch.isfinite(revin.beta.grad).all(), revin.beta.grad
+    observed = ~torch.isnan(x)
+    assert torch.isfinite(x.grad[observed]).all(), x.grad
+
+
+@pytest.mark.parametrize("center", ["mean", "last"])
+@pytest.mark.parametrize("eps_mode", ["clamp", "add"])
+def test_revin_module_gradients_finite_through_nan(center, eps_mode):
+    """Check that a NaN hole and an all-NaN window leave every gradient finite."""
+    x = _windows(7, shape=(3, 2, 8), dtype=torch.float32)
+    x[0, 0, 3] = float("nan")
+    x[1, 1, -1] = float("nan")  # the last value missing (center="last")
+    x[2, 0] = float("nan")  # a whole window missing
+    x.requires_grad_()
+    revin = RevIN(2, eps_mode=eps_mode, center=center)
+    normalized, reverse_fn = revin(x)
+    back = reverse_fn(torch.randn(3, 2, 4) + normalized[..., :4].detach())
+
+    _masked_loss(normalized, back).backward()
+
+    _assert_finite_gradients(revin, x)
+    assert torch.isnan(normalized[0, 0, 3])
+    assert torch.isnan(normalized[2, 0]).all()
+    assert torch.isnan(back[2, 0]).all()
+    assert torch.isfinite(normalized[0, 0, [0, 1, 2, 4]]).all()
+
+
+def test_revin_module_sgd_step_through_nan_keeps_outputs_finite():
+    """Non-regression test: one NaN made gamma.grad NaN, then every output NaN."""
+    torch.manual_seed(0)
+    revin = RevIN(1)
+    x = torch.randn(2, 1, 8)
+    x[0, 0, 3] = float("nan")
+    optimizer = torch.optim.SGD(revin.parameters(), lr=0.1)
+    normalized, _ = revin(x)
+    _masked_loss(normalized).backward()
+    optimizer.step()
+    normalized, _ = revin(x)
+    assert torch.isfinite(normalized[~x.isnan()]).all()
+
+
+@given(
+    holes=st.lists(st.booleans(), min_size=24, max_size=24),
+    seed=st.integers(0, 2**16),
+    center=st.sampled_from(["mean", "last"]),
+)
+def test_revin_module_gradients_finite_wherever_observed_property(holes, seed, center):
+    """Check finite gradients for any pattern of NaN holes, all-NaN windows too."""
+    x = _windows(seed, shape=(2, 2, 6), dtype=torch.float32)
+    x[torch.tensor(holes).reshape(2, 2, 6)] = float("nan")
+    x.requires_grad_()
+    revin = RevIN(2, center=center)
+    normalized, reverse_fn = revin(x)
+    _masked_loss(normalized, reverse_fn(torch.ones(2, 2, 3))).backward()
+    _assert_finite_gradients(revin, x)
+    observed = ~torch.isnan(x)
+    assert torch.equal(~torch.isnan(normalized), observed)
+
+
+# ------------------------------------------------------------- float32 bound
+
+
+@pytest.mark.parametrize(("offset", "std"), [(1e4, 0.1), (1e6, 1.0)])
+def test_revin_module_float32_large_offset_is_accurate(offset, std):
+    """Check float32 windows far from 0 against float64, the transformer's bound."""
+    rng = np.random.RandomState(0)
+    x = (offset + std * rng.standard_normal((64, 2, 96))).astype(np.float32)
+    normalized, _ = RevIN(2)(torch.from_numpy(x))
+    expected, _, _ = numpy_revin(x)
+    transformer = RevINTransformer().fit_transform(x)
+    bound = max(np.abs(transformer - expected).max(), 1e-6) * 4
+    assert np.abs(normalized.detach().numpy() - expected).max() < bound
+
+
+def test_revin_module_constant_float32_window_gives_beta():
+    """Check no cancellation in the shift: a constant window gives exactly beta."""
+    revin = RevIN(1, eps=1e-12)
+    with torch.no_grad():
+        revin.gamma.fill_(9.0)
+        revin.beta.fill_(1.34375)
+    x = torch.full((1, 1, 7), 1e6 + 0.3)
+    normalized, _ = revin(x)
+    assert torch.equal(normalized, torch.full_like(x, 1.34375))
+
+
+# ---------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize("eps", [0.0, -1e-5, float("nan"), float("inf")])
+def test_revin_module_invalid_eps_is_an_error(eps):
+    """Check that eps must be a positive finite number."""
+    with pytest.raises(ValueError, match="eps must be a positive finite number"):
+        RevIN(2, eps=eps)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool])
+def test_revin_module_integer_and_bool_input_is_an_error(dtype):
+    """Check that non-float input is refused with a clear error, not in var_mean."""
+    with pytest.raises(TypeError, match=f"floating point.*{dtype}"):
+        RevIN(2)(torch.zeros(3, 2, 4, dtype=dtype))
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 5), (3, 1, 5), (3, 2), (2, 1, 2, 5)])
+def test_revin_module_reverse_of_another_batch_or_variates_is_an_error(shape):
+    """Check that reverse_fn refuses another batch or variate count, no broadcast."""
+    _, reverse_fn = RevIN(2)(torch.randn(3, 2, 8))
+    with pytest.raises(ValueError, match=re.escape("shape (..., 3, 2, horizon)")):
+        reverse_fn(torch.zeros(shape))
+
+
+def test_revin_module_reverse_accepts_leading_axes():
+    """Check extra leading axes, as the itransformer model's (t, b, n, d) output."""
+    x = _windows(8, shape=(3, 2, 8))
+    revin = RevIN(2).double()
+    _, reverse_fn = revin(x)
+    output = torch.randn(4, 3, 2, 5, dtype=torch.float64)
+    back = reverse_fn(output)
+    assert back.shape == (4, 3, 2, 5)
+    assert torch.allclose(back[1], reverse_fn(output[1]))
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        [1.0, float("inf"), 2.0, 3.0],
+        [-1e19, 1e19, -1e19, 1e19],  # the sum of squares overflows float32
+        [3e38, 3e38, 3.1e38, 3e38],  # the sum overflows float32
+    ],
+)
+def test_revin_module_nonfinite_statistics_give_nan_not_beta(window):
+    """Check that a window without finite statistics is NaN, never a silent beta."""
+    x = torch.tensor([[[1.0, 2.0, 3.0, 4.0], window]])
+    normalized, reverse_fn = RevIN(2)(x)
+    assert torch.isnan(normalized[0, 1]).all()
+    assert torch.isfinite(normalized[0, 0]).all()
+    assert torch.isnan(reverse_fn(torch.zeros(1, 2, 3))[0, 1]).all()

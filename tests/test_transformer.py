@@ -673,3 +673,186 @@ def test_revin_transformer_copy_false_infinity_may_leave_x_partly_normalized():
     with pytest.raises(ValueError, match="infinity"):
         revin.transform(X)
     assert abs(X[0].mean()) < 1e-9  # the first block was normalized
+
+
+# ------------------------------------------------------- hardening (issue 14)
+
+
+@pytest.mark.parametrize(
+    "X",
+    [
+        np.array([[-1e19, 1e19, -1e19, 1e19]], np.float32),
+        np.array([[-1e155, 1e155, -1e155, 1e155]]),
+        np.full((1, 8), np.finfo(np.float32).max / 2, np.float32),
+        np.array([[1.0, 2.0, 3.0, 4.0], [3e38, 3e38, np.nan, 3.1e38]], np.float32),
+    ],
+    ids=["float32-1e19", "float64-1e155", "float32-near-max", "float32-with-nan"],
+)
+@pytest.mark.parametrize("as_tensor", [False, True])
+@pytest.mark.parametrize("method", ["fit_transform", "fit", "stats"])
+def test_revin_transformer_overflowing_statistics_are_an_error(X, as_tensor, method):
+    """Check that windows whose statistics overflow raise, never a silent 0 or NaN."""
+    X = torch.from_numpy(X) if as_tensor else X
+    if method == "stats":
+        call = RevINTransformer().fit(np.zeros((1, X.shape[1]))).instance_statistics
+    else:
+        call = getattr(RevINTransformer(), method)
+    with pytest.raises(ValueError, match="overflow"):
+        call(X)
+
+
+@pytest.mark.parametrize(
+    ("mean", "scale", "message"),
+    [
+        ([[0.0]], [[0.0]], "statistics.scale must be positive"),
+        ([[0.0]], [[-1.0]], "statistics.scale must be positive"),
+        ([[0.0]], [[np.inf]], "statistics.scale must be finite"),
+        ([[np.inf]], [[1.0]], "statistics.mean must be finite"),
+        ([[-np.inf]], [[1.0]], "statistics.mean must be finite"),
+        ([[1j]], [[1.0]], "Complex data not supported"),
+        ([[0.0]], [[1.0 + 1j]], "Complex data not supported"),
+    ],
+)
+@pytest.mark.parametrize("method", ["inverse_transform", "normalize_with"])
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_revin_transformer_invalid_statistics_values_are_errors(
+    mean, scale, message, method, as_tensor
+):
+    """Check that caller-supplied statistics are checked: no inf, no dropped 1j."""
+    revin = RevINTransformer().fit(np.zeros((1, 4)))
+    statistics = (np.asarray(mean), np.asarray(scale))
+    if as_tensor:
+        statistics = tuple(torch.from_numpy(part) for part in statistics)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        getattr(revin, method)(np.zeros((1, 2)), statistics=statistics)
+
+
+def test_revin_transformer_nan_statistics_of_all_nan_windows_are_accepted():
+    """Check that the NaN statistics of an all-NaN window still map (to NaN)."""
+    X = np.array([[1.0, 2.0, 3.0], [np.nan, np.nan, np.nan]])
+    revin = RevINTransformer().fit(X)
+    stats = revin.instance_statistics(X)
+    back = revin.inverse_transform(np.ones((2, 2)), statistics=stats)
+    assert np.isfinite(back[0]).all()
+    assert np.isnan(back[1]).all()
+
+
+@pytest.mark.parametrize("method", ["inverse_transform", "normalize_with"])
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_revin_transformer_4d_input_to_statistics_maps_is_an_error(method, as_tensor):
+    """Check that 4-D X is refused by inverse_transform and normalize_with."""
+    revin = RevINTransformer().fit(np.zeros((3, 4)))
+    X = np.zeros((3, 1, 2, 2))
+    X = torch.from_numpy(X) if as_tensor else X
+    with pytest.raises(ValueError, match=re.escape("got shape (3, 1, 2, 2)")):
+        getattr(revin, method)(X)
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+@pytest.mark.parametrize("shape", [(3, 0), (3, 2, 0)])
+@pytest.mark.parametrize("method", ["fit", "inverse_transform", "normalize_with"])
+def test_revin_transformer_empty_windows_are_errors(as_tensor, shape, method):
+    """Check that 0 columns or 0 steps are refused, tensors as NumPy input."""
+    X = torch.zeros(shape, dtype=torch.float64) if as_tensor else np.zeros(shape)
+    revin = (
+        RevINTransformer()
+        if method == "fit"
+        else RevINTransformer().fit(np.zeros((3, 2, 4)))
+    )
+    kwargs = {"variates": [0, 1]} if method != "fit" and len(shape) == 3 else {}
+    with pytest.raises(ValueError, match=r"0 (feature|step)\(s\)"):
+        getattr(revin, method)(X, **kwargs)
+
+
+@pytest.mark.parametrize("center", ["mean", "last"])
+@pytest.mark.parametrize("n_instances", [1, 5000])
+def test_revin_transformer_constant_float32_window_gives_beta(center, n_instances):
+    """Non-regression test: eps=1e-12, gamma=9 gave 1.375 for beta 1.34375."""
+    X = np.full((n_instances, 7), 1e6 + 0.3, np.float32)
+    revin = RevINTransformer(eps=1e-12, gamma=[9.0], beta=[1.34375], center=center)
+    Z = revin.fit_transform(X)
+    assert_array_equal(Z, np.float32(1.34375))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: torch.arange(4.0).expand(3, 4),  # stride 0
+        lambda: torch.arange(8.0).as_strided((3, 4), (2, 1)),  # rows overlap
+    ],
+    ids=["expanded", "self-overlapping"],
+)
+@pytest.mark.parametrize("method", ["fit_transform", "transform", "inverse_transform"])
+def test_revin_transformer_copy_false_overlapping_tensor_is_an_error(make, method):
+    """Check that copy=False refuses a tensor whose elements share memory."""
+    revin = RevINTransformer(copy=False)
+    if method != "fit_transform":
+        revin.fit(np.zeros((3, 4)))
+    X = make()
+    before = X.clone()
+    with pytest.raises(ValueError, match="share memory"):
+        getattr(revin, method)(X)
+    assert torch.equal(X, before)
+
+
+def test_revin_transformer_copy_false_overlapping_array_is_an_error():
+    """Check that copy=False refuses a writable self-overlapping NumPy view."""
+    base = np.arange(8.0)
+    X = np.lib.stride_tricks.as_strided(base, (3, 4), (16, 8), writeable=True)
+    before = X.copy()
+    with pytest.raises(ValueError, match="share memory"):
+        RevINTransformer(copy=False).fit_transform(X)
+    assert_array_equal(X, before)
+
+
+@pytest.mark.parametrize("copy", [True, False])
+def test_revin_transformer_copy_true_overlapping_tensor_is_fine(copy):
+    """Check that an expanded tensor is read as it is when nothing is written."""
+    X = torch.arange(4.0).expand(3, 4)
+    revin = RevINTransformer(copy=copy)
+    stats = revin.fit(X).instance_statistics(X)
+    assert_allclose(stats.mean.numpy(), 1.5)
+    assert_allclose(
+        RevINTransformer().fit_transform(X).numpy()[0],
+        [-1.342, -0.447, 0.447, 1.342],
+        atol=1e-3,
+    )
+
+
+@pytest.mark.parametrize("copy", [True, False])
+def test_revin_transformer_statistics_of_a_read_only_view_do_not_copy_it(copy):
+    """Check that fit and instance_statistics only read make_windows' view."""
+    import tracemalloc
+
+    from sklearn_revin import make_windows
+
+    series = np.random.RandomState(0).standard_normal(200_000)
+    X, _ = make_windows(series, window=96, horizon=1)
+    assert not X.flags.writeable
+    revin = RevINTransformer(copy=copy).fit(X[:1])
+    tracemalloc.start()
+    try:
+        revin.instance_statistics(X)
+        RevINTransformer(copy=copy).fit(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < X.size * X.itemsize / 8, peak
+
+
+def test_revin_transformer_meta_device_is_an_error():
+    """Check that device="meta", which holds no data, is a clear ValueError."""
+    with pytest.raises(ValueError, match="meta"):
+        RevINTransformer(device="meta").fit(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("method", ["fit", "inverse_transform"])
+def test_revin_transformer_meta_tensor_is_an_error(method):
+    """Check that a meta tensor (shapes, no values) is a clear ValueError."""
+    revin = (
+        RevINTransformer()
+        if method == "fit"
+        else RevINTransformer().fit(np.zeros((2, 3)))
+    )
+    with pytest.raises(ValueError, match="'meta', which holds shapes but no values"):
+        getattr(revin, method)(torch.zeros(2, 3, device="meta"))

@@ -50,7 +50,7 @@ def _pandas():
     except ImportError as exc:  # pragma: no cover - pandas is in every extra
         raise ImportError(
             "sklearn_revin.datasets needs pandas: pip install pandas (or "
-            "pip install 'sklearn-revin[demo]')."
+            "pip install '.[demo]' from a clone of sklearn-revin)."
         ) from exc
     return pandas
 
