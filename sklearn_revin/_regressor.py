@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from numbers import Integral
 
 import numpy as np
@@ -232,11 +233,12 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             ensure_all_finite=self._ensure_all_finite(),
         )
         if sample_weight is not None:
-            refusal = _sample_weight_refusal(self._regressor())
-            if refusal:
+            if not _fit_can_take(self._regressor(), "sample_weight"):
+                name = type(self._regressor()).__name__
                 raise ValueError(
-                    f"sample_weight was passed to fit, but {refusal}; fit without "
-                    "sample_weight, or use a regressor whose fit takes it."
+                    f"sample_weight was passed to fit, but {name}.fit does not "
+                    "take sample_weight; fit without sample_weight, or use a "
+                    "regressor whose fit takes it."
                 )
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         self._training_dim = y.ndim
@@ -464,6 +466,18 @@ def _mean_one(factor, sample_weight):
     weighted = sample_weight * factor
     mean = np.sum(weighted) / total if total > 0 else 1.0  # all zero: let fit say
     return weighted / mean
+
+
+def _fit_can_take(regressor, name: str) -> bool:
+    """Return True if ``regressor.fit`` has a parameter ``name`` or ``**kwargs``.
+
+    A fit with ``**kwargs`` (Pipeline, TransformedTargetRegressor) decides
+    itself, with its own message, what it does with ``sample_weight``.
+    """
+    parameters = inspect.signature(regressor.fit).parameters.values()
+    return any(
+        p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
+    )
 
 
 def _sample_weight_refusal(regressor) -> str | None:

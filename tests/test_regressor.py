@@ -376,10 +376,40 @@ def test_revin_regressor_scale_without_sample_weight_support_is_an_error(
         RevINRegressor(regressor, window_weights="scale").fit(X, Y)
     assert "window_weights='uniform'" in str(error.value)
     assert "RevINRegressor as its last step" in str(error.value)
-    with pytest.raises(
-        ValueError, match=re.escape(f"sample_weight was passed to fit, but {named}")
-    ):
-        RevINRegressor(regressor).fit(X, Y, sample_weight=np.ones(len(X)))
+
+
+def test_revin_regressor_sample_weight_for_a_regressor_without_it():
+    """Check the errors when sample_weight cannot reach the regressor's fit.
+
+    A fit without sample_weight or ``**kwargs`` is refused here, by name; a
+    fit with ``**kwargs`` (Pipeline) or a meta-estimator gives its own error.
+    """
+    X, Y = make_windows(np.arange(40.0) ** 1.5, 5, 2)
+    weight = np.ones(len(X))
+    message = "sample_weight was passed to fit, but KNeighborsRegressor.fit does not"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RevINRegressor(KNeighborsRegressor()).fit(X, Y, sample_weight=weight)
+    with pytest.raises(ValueError, match="does not support sample weights"):
+        RevINRegressor(MultiOutputRegressor(KNeighborsRegressor())).fit(
+            X, Y, sample_weight=weight
+        )
+    with pytest.raises(ValueError, match=re.escape("Pipeline.fit does not accept")):
+        RevINRegressor(Pipeline([("ridge", Ridge())])).fit(X, Y, sample_weight=weight)
+
+
+def test_revin_regressor_sample_weight_through_a_transformed_target_regressor():
+    """Check that a fit with ``**kwargs`` that forwards sample_weight still gets it."""
+    from sklearn.compose import TransformedTargetRegressor
+
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 60, 1)[:, 0], 6, 2)
+    weight = rng.uniform(0.5, 2.0, size=len(X))
+    wrapped = RevINRegressor(TransformedTargetRegressor(Ridge()))
+    assert wrapped.fit(X, Y, sample_weight=weight).window_weights_ == "uniform"
+    plain = RevINRegressor(Ridge(), window_weights="uniform")
+    assert_allclose(
+        wrapped.predict(X), plain.fit(X, Y, sample_weight=weight).predict(X)
+    )
 
 
 @pytest.mark.parametrize("channel_independent", [False, True])
