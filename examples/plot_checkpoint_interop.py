@@ -100,6 +100,8 @@ print([name for name in model.state_dict() if "instance_norm" in name])
 # file is read at ``fit``, which also checks the number of variates.
 revin = RevINTransformer(checkpoint=checkpoint).fit(X3)
 print("layer found:", revin.checkpoint_key_, "| eps_mode:", revin.eps_mode_)
+# A state dict records no eps: the default 1e-5, which itransformer uses too.
+print("eps_:", revin.eps_, "from", revin.settings_origin_["eps"])
 print("gamma_:", revin.gamma_.round(3))
 print("beta_: ", revin.beta_.round(3))
 

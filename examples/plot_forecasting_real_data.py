@@ -80,9 +80,11 @@ for name, (series, window, horizon, target) in cases.items():
         revin_model = RevINRegressor(
             clone(model), n_variates=n_variates, target_variates=target_variate
         )
-        predictions[f"{model_name} + RevIN"] = revin_model.fit(
-            X_train, Y_train
-        ).predict(X_test)
+        # Frames in (make_windows of a frame), a frame out, indexed like
+        # X_test: to_numpy() for the arrays the other models give.
+        predictions[f"{model_name} + RevIN"] = (
+            revin_model.fit(X_train, Y_train).predict(X_test).to_numpy()
+        )
     mse[name] = {
         label: np.mean((Y_hat - truth) ** 2) for label, Y_hat in predictions.items()
     }

@@ -12,9 +12,12 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn import get_config
 
 __all__ = [
+    "array_api_tensors",
     "as_tensor_like",
+    "check_array_namespace",
     "check_holds_data",
     "empty_like",
     "is_tensor",
@@ -23,8 +26,10 @@ __all__ = [
     "run_on_device",
     "shares_memory",
     "stream_rows",
+    "to_host",
     "to_numpy",
     "to_tensor",
+    "torch_can_view",
 ]
 
 
@@ -55,7 +60,9 @@ def as_tensor_like(values, like: torch.Tensor) -> torch.Tensor:
     """
     numpy_dtype = _NUMPY_DTYPES.get(like.dtype)
     if like.device.type == "cpu" and numpy_dtype is not None and not is_tensor(values):
-        return torch.from_numpy(np.asarray(values, dtype=numpy_dtype))
+        return _from_numpy(np.asarray(values, dtype=numpy_dtype))
+    if not is_tensor(values):
+        values = _viewable(np.asarray(values))
     return torch.as_tensor(values).to(device=like.device, dtype=like.dtype)
 
 
@@ -143,30 +150,120 @@ def check_holds_data(device: torch.device, what: str) -> None:
         )
 
 
-def to_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
-    """Return ``array`` as a tensor on ``device``; shares memory on the CPU.
+def torch_can_view(array: np.ndarray) -> bool:
+    """Return True if torch can wrap ``array`` without copying it.
 
-    A read-only array is wrapped too: callers never write into a tensor made
-    from an array they were not allowed to write into.
+    ``torch.from_numpy`` refuses negative strides (a reversed view such as
+    ``X[::-1]``, skforecast's lag matrix), strides that are not a multiple of
+    the item size (a field of a structured array) and non-native byte order;
+    any other strided array (a slice, a transpose, Fortran order, a
+    broadcast) is viewed as it is.
     """
+    itemsize = array.itemsize
+    return array.dtype.isnative and all(
+        stride >= 0 and stride % itemsize == 0 for stride in array.strides
+    )
+
+
+def _viewable(array: np.ndarray) -> np.ndarray:
+    """Return ``array`` itself if torch can view it, else a C-contiguous copy."""
+    if torch_can_view(array):
+        return array
+    # Not np.ascontiguousarray: it returns an array that is C-contiguous with
+    # a negative stride on an axis of length 1 as it is.
+    return np.array(array, dtype=array.dtype.newbyteorder("="), order="C", copy=True)
+
+
+def _from_numpy(array: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy`` of any strided array: a view where torch can view it.
+
+    A read-only array is wrapped too, without torch's warning: callers never
+    write into a tensor made from an array they were not allowed to write into.
+    """
+    array = _viewable(array)
     if array.flags.writeable:
-        tensor = torch.from_numpy(array)
-    else:
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message="The given NumPy array is not writable"
-            )
-            tensor = torch.from_numpy(array)
+        return torch.from_numpy(array)
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="The given NumPy array is not writable"
+        )
+        return torch.from_numpy(array)
+
+
+def to_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Return ``array`` as a tensor on ``device``.
+
+    On the CPU the tensor shares ``array``'s memory whenever torch can view it
+    (see :func:`torch_can_view`), and is a copy otherwise: writing into the
+    tensor then does not write into ``array``, which :func:`run_on_device`
+    makes up for by copying its result back. A read-only array is wrapped
+    too: callers never write into a tensor made from an array they were not
+    allowed to write into.
+    """
+    tensor = _from_numpy(array)
     if device.type == "cpu":
         return tensor
     if device.type == "cuda":
-        return tensor.pin_memory().to(device, non_blocking=True)
+        if tensor.is_contiguous():
+            pinned = tensor.pin_memory()
+        else:  # one pass gathers the strided data into the pinned buffer
+            pinned = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+            pinned.copy_(tensor)
+        return pinned.to(device, non_blocking=True)
     return tensor.to(device)
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     """Return a tensor as a NumPy array on the host (no copy for CPU tensors)."""
     return tensor.detach().cpu().numpy()
+
+
+def to_host(value):
+    """Return a tensor as a NumPy array on the host; anything else as it is."""
+    return to_numpy(value) if is_tensor(value) else value
+
+
+def check_array_namespace(*arrays, estimator: str) -> None:
+    """Refuse, under array API dispatch, arrays that are neither NumPy nor torch.
+
+    Under ``sklearn.set_config(array_api_dispatch=True)`` scikit-learn's
+    validation keeps an array in its own namespace (CuPy, JAX,
+    array-api-strict...), where the NumPy dtypes passed to it fail with an
+    obscure TypeError; this names the supported kinds instead. With dispatch
+    off, scikit-learn converts such arrays with ``np.asarray``.
+
+    Raises
+    ------
+    TypeError
+        For an array of another array API namespace, under dispatch.
+    """
+    if not get_config()["array_api_dispatch"]:
+        return
+    for array in arrays:
+        if isinstance(array, np.ndarray) or is_tensor(array):
+            continue
+        if hasattr(array, "__array_namespace__"):
+            kind = f"{type(array).__module__}.{type(array).__qualname__}"
+            raise TypeError(
+                f"{estimator} takes NumPy arrays or torch tensors under "
+                f"array_api_dispatch=True; got {kind}. Convert it with "
+                "numpy.asarray or torch.asarray, or turn array_api_dispatch off."
+            )
+
+
+def array_api_tensors(*arrays, estimator: str) -> bool:
+    """Return True if scikit-learn's array API dispatch is on and a tensor is given.
+
+    Under dispatch, scikit-learn's validation keeps a tensor a tensor, so that
+    it would reach code written for NumPy; an estimator that gets True here
+    computes on the host arrays instead (see :func:`to_host`) and returns
+    tensors. NumPy arrays, lists and frames give False, as does everything
+    when dispatch is off (scikit-learn then converts with ``np.asarray``).
+    Other array API namespaces are refused (see
+    :func:`check_array_namespace`).
+    """
+    check_array_namespace(*arrays, estimator=estimator)
+    return get_config()["array_api_dispatch"] and any(map(is_tensor, arrays))
 
 
 def shares_memory(tensor: torch.Tensor, other) -> bool:
@@ -220,7 +317,7 @@ def run_on_device(
         stream_rows(compute, windows, out, device)
         if not writes:
             return None
-        return out.reshape(X.shape) if copy else X
+        return _host_result(out.reshape(X.shape), X, copy=copy)
     source = windows.to(device) if tensor_input else to_tensor(windows, device)
     if not writes:
         with torch.no_grad():
@@ -240,7 +337,17 @@ def run_on_device(
         if not shares_memory(result, X):
             X.copy_(result)
         return X
-    result = to_numpy(result).reshape(X.shape)
+    return _host_result(to_numpy(result).reshape(X.shape), X, copy=copy)
+
+
+def _host_result(result: np.ndarray, X: np.ndarray, *, copy: bool) -> np.ndarray:
+    """Return the result, or with ``copy=False`` X holding it.
+
+    The result is computed in X's own memory where that can be viewed as
+    windows and by torch; otherwise (Fortran order, a reversed view, strides
+    torch cannot view) it was computed in a copy, and is copied into X here,
+    so that ``copy=False`` writes into X whatever its strides.
+    """
     if copy:
         return result
     if not np.may_share_memory(result, X):
@@ -379,7 +486,7 @@ def stream_rows(
         rows_per_chunk = plan_row_chunks(
             n_rows, row_bytes, free_bytes=free, chunk_bytes=CHUNK_BYTES
         )
-    dtype = torch.from_numpy(source[:1]).dtype
+    dtype = torch.from_numpy(np.empty(0, dtype=source.dtype)).dtype
     shape = (rows_per_chunk, *source.shape[1:])
     slots = [_Slot(shape, dtype, device) for _ in range(2)]
     copy_stream = torch.cuda.Stream(device) if cuda else None

@@ -1,61 +1,81 @@
-"""Finding the learned gamma and beta of a RevIN layer in a trained checkpoint.
-
-A checkpoint is data, never code: torch files are read with
-``torch.load(..., weights_only=True, map_location="cpu")`` and ``.safetensors``
-files with safetensors, so that opening a file can never run code from it.
+"""Recognizing the RevIN layer of a trained checkpoint, and what it records.
 
 The layer is recognized by the names and shapes its parameters have in the
-projects that use RevIN (see :data:`FAMILIES`); the numbers themselves are
-used by :class:`~sklearn_revin.RevINTransformer` at fit.
+projects that use RevIN (see :data:`FAMILIES`). What the checkpoint records
+about the layer (its eps, ``subtract_last``) is read from the module's
+attributes, Lightning's ``hyper_parameters`` or a safetensors header's
+metadata. Files are read by :mod:`sklearn_revin._checkpoint_files` (data, never
+code); the numbers themselves are used by
+:class:`~sklearn_revin.RevINTransformer` at fit.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import pickle
-import re
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from numbers import Real
 
 import numpy as np
 import torch
+
+from ._checkpoint_files import StoredTensor, read_checkpoint_file
 
 __all__ = [
     "FAMILIES",
     "CheckpointLayer",
     "Family",
+    "ObjectWithModel",
     "find_revin_layer",
     "read_state_dict",
 ]
 
-# Where real checkpoints keep the weights: PyTorch Lightning ("state_dict"),
-# training scripts ("model", "model_state_dict"), DeepSpeed ("module").
-_CONTAINERS = ("state_dict", "model_state_dict", "model", "module")
-_MAX_NESTING = 4
 # How many names of a checkpoint an error message shows.
 _NAMES_SHOWN = 8
 
 
 @dataclass(frozen=True)
 class Family:
-    """A naming convention of RevIN parameters, with the arithmetic it implies."""
+    """A naming convention of RevIN parameters, with the arithmetic it implies.
+
+    ``shape_of`` gives, for V variates, the shape the parameters are stored
+    with; ``inverse_of`` how the source divides on the way back (see
+    ``_functional.INVERSES``) for a stored shape; ``layer_word`` a word the
+    layer's name must hold (for names as common as ``weight``/``bias``).
+    """
 
     weight: str
     bias: str
     shapes: str
     eps_mode: str
     sources: str
+    layer_word: str = ""
 
     def n_variates(self, shape: tuple[int, ...]) -> int | None:
         """Return V for a parameter shape of this family, or None if it is not one."""
-        if self.weight == "gamma":
+        if self is GAMMA_BETA:
             return shape[0] if len(shape) == 2 and shape[1] == 1 else None
+        if self is TSAI:
+            return shape[1] if len(shape) == 3 and shape[::2] == (1, 1) else None
         if len(shape) == 1:
             return shape[0]
         if len(shape) == 3 and shape[:2] == (1, 1):
             return shape[2]
         return None
+
+    def source_inverse(self, shape: tuple[int, ...]) -> str:
+        """How the source project divides by the weight on the way back."""
+        # The original RevIN and its copies divide by affine_weight + eps**2;
+        # neuralforecast's RevINMultivariate, (1, 1, V), by affine_weight.
+        if self is AFFINE and len(shape) == 1:
+            return "eps_squared"
+        return "exact"
+
+    def names_layer(self, key: str) -> bool:
+        """Whether ``key`` may be a layer of this family."""
+        return self.layer_word in key.rpartition(".")[2].lower()
 
 
 GAMMA_BETA = Family(
@@ -74,7 +94,15 @@ AFFINE = Family(
         "the original RevIN, PatchTST, Time-Series-Library, darts and neuralforecast"
     ),
 )
-FAMILIES = (GAMMA_BETA, AFFINE)
+TSAI = Family(
+    weight="weight",
+    bias="bias",
+    shapes="(1, V, 1)",
+    eps_mode="add_std",
+    sources="tsai's RevIN, in a layer whose name holds 'revin'",
+    layer_word="revin",
+)
+FAMILIES = (GAMMA_BETA, AFFINE, TSAI)
 # neuralforecast's TemporalNorm(scaler_type="revin"): recognized to be refused.
 _TEMPORAL_NORM = ("revin_weight", "revin_bias")
 _TEMPORAL_NORM_WHY = (
@@ -105,6 +133,10 @@ class CheckpointLayer:
     stored : dict of str to ndarray
         The two entries with their full names and stored shapes, in float64:
         a state dict of this layer alone, free of torch objects.
+    recorded : dict of str to (value, str)
+        What the checkpoint records about the layer, with where it says so:
+        ``"eps"`` (a float) and ``"center"`` (``"mean"`` or ``"last"``), each
+        only where recorded.
     """
 
     key: str
@@ -112,29 +144,35 @@ class CheckpointLayer:
     gamma: np.ndarray
     beta: np.ndarray
     stored: dict
+    recorded: dict = field(default_factory=dict)
 
     @property
     def eps_mode(self) -> str:
-        """How the source project adds eps to the variance: "clamp" or "add"."""
+        """How the source project adds eps: "clamp", "add" or "add_std"."""
         return self.family.eps_mode
+
+    @property
+    def source_inverse(self) -> str:
+        """How the source project divides by gamma on the way back."""
+        return self.family.source_inverse(next(iter(self.stored.values())).shape)
 
     @property
     def n_variates(self) -> int:
         """Number of variates V the layer was trained for."""
         return self.gamma.shape[0]
 
-    def check_n_variates(self, n_variates: int, *, hint: str = "") -> None:
-        """Raise ValueError unless the layer holds ``n_variates`` variates."""
-        if n_variates == self.n_variates:
-            return
-        weight_name = _join(self.key, self.family.weight)
-        shape = next(iter(self.stored.values())).shape
-        raise ValueError(
-            f"The checkpoint's RevIN layer {_describe_key(self.key)} holds "
-            f"{weight_name!r} of shape {shape}, that is {self.n_variates} "
-            f"variate(s), but X has {n_variates} variate(s); expected shape "
-            f"{_expected_shape(self.family, n_variates)}.{hint}"
-        )
+
+class _HoldsModel(type):
+    def __instancecheck__(cls, instance) -> bool:
+        return not isinstance(instance, type) and hasattr(instance, "model")
+
+
+class ObjectWithModel(metaclass=_HoldsModel):
+    """Anything with a ``.model`` attribute, such as a darts forecasting model.
+
+    A type for ``isinstance`` checks only: its ``.model`` should be the trained
+    ``torch.nn.Module``.
+    """
 
 
 def read_state_dict(checkpoint) -> dict[str, object]:
@@ -142,61 +180,41 @@ def read_state_dict(checkpoint) -> dict[str, object]:
 
     Parameters
     ----------
-    checkpoint : str, os.PathLike, Mapping or torch.nn.Module
-        A path to a torch file (read with ``weights_only=True``) or a
-        ``.safetensors`` file, a state dict, possibly nested under
-        ``"state_dict"``, ``"model_state_dict"``, ``"model"`` or ``"module"``,
-        or a module.
+    checkpoint : str, os.PathLike, Mapping, torch.nn.Module or ObjectWithModel
+        A path to a torch file (read with ``weights_only=True``), a
+        safetensors file or a ``NeuralForecast.save`` directory, a state dict,
+        possibly nested under ``"state_dict"``, ``"model_state_dict"``,
+        ``"model"`` or ``"module"``, a module, or an object whose ``.model`` is
+        one (a darts forecasting model).
 
     Returns
     -------
     state_dict : dict
-        The tensor and array entries, named without the ``module.``
-        (DataParallel, DDP) and ``_orig_mod.`` (torch.compile) prefixes.
+        The tensor and array entries (for safetensors, entries read on demand),
+        named without the ``module.`` (DataParallel, DDP) and ``_orig_mod.``
+        (torch.compile) prefixes.
     """
-    if isinstance(checkpoint, (str, os.PathLike)):
-        content = _load_file(os.fspath(checkpoint))
-    elif isinstance(checkpoint, (Mapping, torch.nn.Module)):
-        content = checkpoint
-    else:
-        raise ValueError(
-            "checkpoint must be a path to a torch or .safetensors file, a state "
-            f"dict or a torch.nn.Module; got {type(checkpoint).__name__}."
-        )
-    for _ in range(_MAX_NESTING):
-        if isinstance(content, torch.nn.Module):
-            content = content.state_dict()
-        if not isinstance(content, Mapping):
-            raise ValueError(
-                "The checkpoint holds a "
-                f"{type(content).__name__}, not a state dict (a mapping of "
-                "parameter names to tensors)."
-            )
-        container = next(
-            (name for name in _CONTAINERS if _holds_weights(content.get(name))),
-            None,
-        )
-        if container is None:
-            break
-        content = content[container]
-    return {
-        _strip_wrappers(name): value
-        for name, value in content.items()
-        if isinstance(name, str) and isinstance(value, (torch.Tensor, np.ndarray))
-    }
+    return _open(checkpoint).state_dict
 
 
-def find_revin_layer(checkpoint, key: str | None = None) -> CheckpointLayer:
+def find_revin_layer(
+    checkpoint, key: str | None = None, *, n_variates: int | None = None, hint=""
+) -> CheckpointLayer:
     """Find the one RevIN layer of a checkpoint, or the one named ``key``.
 
     Parameters
     ----------
-    checkpoint : str, os.PathLike, Mapping or torch.nn.Module
+    checkpoint : str, os.PathLike, Mapping, torch.nn.Module or ObjectWithModel
         See :func:`read_state_dict`.
     key : str, optional
         The layer's name (e.g. ``"model.revin_layer"``), or its end
         (``"revin_layer"``), or the name of one of its parameters. Required
         when the checkpoint holds several RevIN layers.
+    n_variates : int, optional
+        The number of variates expected, checked on the stored shape before
+        anything is read or converted.
+    hint : str, default=""
+        Appended to the error for another number of variates.
 
     Returns
     -------
@@ -206,17 +224,148 @@ def find_revin_layer(checkpoint, key: str | None = None) -> CheckpointLayer:
     ------
     ValueError
         If no layer or several layers match, if the layer is incomplete, has
-        an unexpected shape or non-finite values, or is neuralforecast's
-        TemporalNorm, which is not RevIN's transform.
+        an unexpected shape, another number of variates or non-finite values,
+        or is neuralforecast's TemporalNorm, which is not RevIN's transform.
     """
-    state_dict = read_state_dict(checkpoint)
+    opened = _open(checkpoint)
+    state_dict = opened.state_dict
     scan = _scan(state_dict)
     if key is None:
-        return _pick_only_layer(state_dict, scan)
-    return _pick_named_layer(state_dict, scan, _normalize_key(key))
+        try:
+            layer_key, family = _pick_only_layer(state_dict, scan)
+        except ValueError as exc:
+            no_affine = _records_no_affine(opened)
+            if no_affine is None or scan.layers:
+                raise
+            raise ValueError(
+                f"{exc} The checkpoint records a RevIN without affine parameters "
+                f"({no_affine}): there is nothing to load; use RevINTransformer() "
+                "without a checkpoint, with the model's eps and center."
+            ) from None
+    else:
+        layer_key, family = _pick_named_layer(state_dict, scan, _normalize_key(key))
+    recorded = _recorded(opened, layer_key)
+    if "non_norm" in recorded:
+        raise ValueError(
+            f"The checkpoint's RevIN layer {_describe_key(layer_key)} does not "
+            f"normalize ({recorded['non_norm'][1]}): the model passes its "
+            "windows through unchanged, which RevINTransformer does not "
+            "reproduce. Use no RevINTransformer for this model."
+        )
+    if n_variates is not None:
+        _check_n_variates(state_dict, layer_key, family, n_variates, hint)
+    return _layer(state_dict, layer_key, family, recorded)
 
 
-# ---------------------------------------------------------------- reading files
+# ----------------------------------------------------------- what is opened
+
+# Where real checkpoints keep the weights: PyTorch Lightning ("state_dict"),
+# training scripts and fastai ("model", "model_state_dict"), DeepSpeed
+# ("module").
+_CONTAINERS = ("state_dict", "model_state_dict", "model", "module")
+_MAX_NESTING = 4
+_WEIGHTS = (torch.Tensor, np.ndarray, StoredTensor)
+
+
+@dataclass
+class _Opened:
+    state_dict: dict
+    module: torch.nn.Module | None = None  # the model, when one was passed
+    hyper_parameters: Mapping | None = None
+    hyper_parameters_from: str = ""
+
+
+def _open(checkpoint) -> _Opened:
+    opened = _Opened({})
+    if isinstance(checkpoint, (str, os.PathLike)):
+        read = read_checkpoint_file(checkpoint)
+        content = read.content
+        if "hyper_parameters" in read.metadata:
+            opened.hyper_parameters = _json_mapping(read.metadata["hyper_parameters"])
+            opened.hyper_parameters_from = (
+                "the hyper_parameters of the safetensors metadata"
+            )
+        if not isinstance(content, Mapping):
+            raise ValueError(
+                f"{read.path!r} holds a {type(content).__name__}, not a state dict "
+                f"(a mapping of parameter names to tensors).{_darts_hint(read.path)}"
+            )
+    elif isinstance(checkpoint, (Mapping, torch.nn.Module)):
+        content = checkpoint
+    elif isinstance(checkpoint, ObjectWithModel):
+        content = _model_of(checkpoint)
+    else:
+        raise ValueError(
+            "checkpoint must be a path to a torch or safetensors file, a state "
+            "dict, a torch.nn.Module or an object whose .model is one (a darts "
+            f"forecasting model); got {type(checkpoint).__name__}."
+        )
+    for _ in range(_MAX_NESTING):
+        if isinstance(content, torch.nn.Module):
+            opened.module = opened.module or content
+            content = content.state_dict()
+        if not isinstance(content, Mapping):
+            raise ValueError(
+                "The checkpoint holds a "
+                f"{type(content).__name__}, not a state dict (a mapping of "
+                "parameter names to tensors)."
+            )
+        hyper_parameters = content.get("hyper_parameters")
+        if isinstance(hyper_parameters, Mapping) and opened.hyper_parameters is None:
+            opened.hyper_parameters = hyper_parameters
+            opened.hyper_parameters_from = "the checkpoint's hyper_parameters"
+        container = next(
+            (name for name in _CONTAINERS if _holds_weights(content.get(name))),
+            None,
+        )
+        if container is None:
+            break
+        content = content[container]
+    opened.state_dict = {
+        _strip_wrappers(name): value
+        for name, value in content.items()
+        if isinstance(name, str) and isinstance(value, _WEIGHTS)
+    }
+    return opened
+
+
+def _model_of(holder) -> torch.nn.Module:
+    model = holder.model
+    if isinstance(model, torch.nn.Module):
+        return model
+    name = type(holder).__name__
+    raise ValueError(
+        f"checkpoint is a {name} whose .model is "
+        f"{'None' if model is None else type(model).__name__}, not a trained "
+        f"torch.nn.Module: fit the {name} (or load a trained one) first, or "
+        "pass its checkpoint file."
+    )
+
+
+def _darts_hint(path: str) -> str:
+    """Where darts keeps the weights of the model object pickled at ``path``."""
+    beside = path + ".ckpt"
+    if os.path.isfile(beside):
+        return (
+            f" darts' model.save writes the weights beside it, to {beside!r}: "
+            "pass that file."
+        )
+    checkpoints = os.path.join(os.path.dirname(path), "checkpoints")
+    if os.path.basename(path) == "_model.pth.tar" and os.path.isdir(checkpoints):
+        found = sorted(n for n in os.listdir(checkpoints) if n.endswith(".ckpt"))
+        return (
+            " darts' save_checkpoints=True keeps the weights in "
+            f"{checkpoints!r}: pass one of {found}."
+        )
+    return ""
+
+
+def _json_mapping(text) -> Mapping | None:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, Mapping) else None
 
 
 def _holds_weights(content, depth: int = _MAX_NESTING) -> bool:
@@ -226,55 +375,81 @@ def _holds_weights(content, depth: int = _MAX_NESTING) -> bool:
     if not isinstance(content, Mapping) or depth == 0:
         return False
     return any(
-        isinstance(value, (torch.Tensor, np.ndarray))
-        or _holds_weights(value, depth - 1)
+        isinstance(value, _WEIGHTS) or _holds_weights(value, depth - 1)
         for value in content.values()
     )
 
 
-def _load_file(path: str):
-    if path.endswith(".safetensors"):
-        try:
-            from safetensors.torch import load_file
-        except ImportError as exc:
-            raise ImportError(
-                f"Reading {path!r} needs the safetensors package, which is not "
-                "installed: pip install safetensors (or pip install "
-                "'sklearn-revin[safetensors]')."
-            ) from exc
-        return load_file(path, device="cpu")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except OSError:
-        raise  # a missing or unreadable file says so itself
-    except Exception as exc:
-        message = str(exc)
-        if not (
-            isinstance(exc, pickle.UnpicklingError)
-            and "weights only" in message.lower()
-        ):
-            raise ValueError(
-                f"Could not read {path!r} as a torch checkpoint "
-                f"({type(exc).__name__}: {message})."
-            ) from exc
-        raise ValueError(
-            f"Refused to load {path!r}: it holds more than tensors and plain "
-            f"containers ({_unsafe_reason(message)}), and unpickling it could "
-            "run code from the file. sklearn_revin reads checkpoints with "
-            "torch.load(weights_only=True) only and never falls back to "
-            "weights_only=False. Save the weights alone, e.g. "
-            "torch.save(model.state_dict(), path) or a .safetensors file; or, if "
-            "you trust this file, load it yourself and pass the state dict or "
-            "the model as checkpoint."
-        ) from exc
+# ------------------------------------------------------------ what is recorded
+
+# Hyper-parameters that record the layer's settings: neuralforecast's
+# PatchTST ("revin_subtract_last"), Time-Series-Library style arguments
+# ("subtract_last"), darts (use_reversible_instance_norm={"eps": ...}).
+_CENTER_HYPER_PARAMETERS = ("revin_subtract_last", "subtract_last")
 
 
-def _unsafe_reason(message: str) -> str:
-    found = re.search(r"GLOBAL ([\w.]+) was not an allowed global", message)
-    if found:
-        return f"it refers to the Python object {found.group(1)}"
-    found = re.search(r"Unsupported operand[^\n]*", message)
-    return found.group(0).strip() if found else "objects torch does not allow"
+def _recorded(opened: _Opened, key: str) -> dict:
+    recorded = {}
+    module = _submodule(opened.module, key)
+    if module is not None:
+        where = "the module's " + (f"{key}." if key else "")
+        eps = getattr(module, "eps", None)
+        if isinstance(eps, Real) and not isinstance(eps, bool) and eps > 0:
+            recorded["eps"] = (float(eps), f"{where}eps")
+        if getattr(module, "non_norm", None) is True:  # neuralforecast, TSLib
+            recorded["non_norm"] = (True, f"{where}non_norm=True")
+        subtract_last = getattr(module, "subtract_last", None)
+        if isinstance(subtract_last, bool):
+            recorded["center"] = (
+                "last" if subtract_last else "mean",
+                f"{where}subtract_last={subtract_last}",
+            )
+    hyper_parameters = opened.hyper_parameters
+    if not isinstance(hyper_parameters, Mapping):
+        return recorded
+    where = opened.hyper_parameters_from
+    for name in _CENTER_HYPER_PARAMETERS:
+        value = hyper_parameters.get(name)
+        if isinstance(value, bool):
+            recorded.setdefault(
+                "center", ("last" if value else "mean", f"{where}: {name}={value}")
+            )
+            break
+    if hyper_parameters.get("use_norm", True) in (False, 0):  # TimeMixer
+        recorded.setdefault("non_norm", (True, f"{where}: use_norm=False"))
+    darts = hyper_parameters.get("use_reversible_instance_norm")
+    if isinstance(darts, Mapping):
+        eps = darts.get("eps")
+        if isinstance(eps, Real) and not isinstance(eps, bool) and eps > 0:
+            recorded.setdefault(
+                "eps",
+                (float(eps), f"{where}: use_reversible_instance_norm={dict(darts)}"),
+            )
+    return recorded
+
+
+def _records_no_affine(opened: _Opened) -> str | None:
+    """Where the hyper-parameters say the RevIN has no affine, or None."""
+    hyper_parameters = opened.hyper_parameters
+    if not isinstance(hyper_parameters, Mapping):
+        return None
+    where = opened.hyper_parameters_from
+    if hyper_parameters.get("revin_affine") is False:  # neuralforecast PatchTST
+        return f"{where}: revin_affine=False"
+    darts = hyper_parameters.get("use_reversible_instance_norm")
+    if isinstance(darts, Mapping) and darts.get("affine") is False:
+        return f"{where}: use_reversible_instance_norm={dict(darts)}"
+    return None
+
+
+def _submodule(module, key):
+    """Return the layer ``key`` of ``module`` (named without wrapper prefixes)."""
+    if module is None:
+        return None
+    for name, candidate in module.named_modules():
+        if _strip_wrappers(name) == key:
+            return candidate
+    return None
 
 
 # ------------------------------------------------------------------- the search
@@ -294,6 +469,8 @@ def _scan(state_dict) -> _Scan:
         for weight_name, bias_name, key in _pairs(
             state_dict, family.weight, family.bias
         ):
+            if not family.names_layer(key):
+                continue  # tsai's weight/bias: only in a layer named for RevIN
             if weight_name is None or bias_name is None:
                 present = weight_name or bias_name
                 missing = _join(key, family.bias if weight_name else family.weight)
@@ -328,7 +505,7 @@ def _pairs(state_dict, weight, bias):
         )
 
 
-def _pick_only_layer(state_dict, scan) -> CheckpointLayer:
+def _pick_only_layer(state_dict, scan) -> tuple[str, Family]:
     if len(scan.layers) == 1:
         layer_key, family = scan.layers[0]
         if scan.temporal_norm:
@@ -339,7 +516,7 @@ def _pick_only_layer(state_dict, scan) -> CheckpointLayer:
                 UserWarning,
                 stacklevel=4,
             )
-        return _layer(state_dict, layer_key, family)
+        return layer_key, family
     if scan.layers:
         raise ValueError(
             f"The checkpoint holds {len(scan.layers)} RevIN layers: "
@@ -361,10 +538,10 @@ def _pick_only_layer(state_dict, scan) -> CheckpointLayer:
     )
 
 
-def _pick_named_layer(state_dict, scan, key) -> CheckpointLayer:
+def _pick_named_layer(state_dict, scan, key) -> tuple[str, Family]:
     matches = [(k, family) for k, family in scan.layers if _key_matches(k, key)]
     if len(matches) == 1:
-        return _layer(state_dict, *matches[0])
+        return matches[0]
     if matches:
         raise ValueError(
             f"checkpoint_key={key!r} matches {len(matches)} RevIN layers: "
@@ -415,7 +592,21 @@ def _pick_named_layer(state_dict, scan, key) -> CheckpointLayer:
     )
 
 
-def _layer(state_dict, key, family) -> CheckpointLayer:
+def _check_n_variates(state_dict, key, family, n_variates, hint) -> None:
+    weight_name = _join(key, family.weight)
+    shape = tuple(state_dict[weight_name].shape)
+    found = family.n_variates(shape)
+    if found == n_variates:
+        return
+    raise ValueError(
+        f"The checkpoint's RevIN layer {_describe_key(key)} holds "
+        f"{weight_name!r} of shape {shape}, that is {found} variate(s), but X "
+        f"has {n_variates} variate(s); expected shape "
+        f"{_expected_shape(family, n_variates)}.{hint.format(found=found)}"
+    )
+
+
+def _layer(state_dict, key, family, recorded) -> CheckpointLayer:
     stored = {}
     for name in (_join(key, family.weight), _join(key, family.bias)):
         values = _to_float64(state_dict[name], name)
@@ -429,11 +620,18 @@ def _layer(state_dict, key, family) -> CheckpointLayer:
         stored[name] = values
     gamma, beta = (values.reshape(-1) for values in stored.values())
     return CheckpointLayer(
-        key=key, family=family, gamma=gamma, beta=beta, stored=stored
+        key=key,
+        family=family,
+        gamma=gamma,
+        beta=beta,
+        stored=stored,
+        recorded=recorded,
     )
 
 
 def _to_float64(value, name) -> np.ndarray:
+    if isinstance(value, StoredTensor):
+        value = value.load()
     if isinstance(value, torch.Tensor):
         if value.is_complex() or value.dtype == torch.bool:
             raise ValueError(f"The checkpoint's {name!r} has dtype {value.dtype}.")
@@ -481,6 +679,8 @@ def _describe_key(key: str) -> str:
 def _expected_shape(family: Family, n_variates: int) -> str:
     if family is GAMMA_BETA:
         return f"({n_variates}, 1)"
+    if family is TSAI:
+        return f"(1, {n_variates}, 1)"
     return f"({n_variates},) or (1, 1, {n_variates})"
 
 

@@ -13,6 +13,13 @@ at ``sys.modules``.
 Checks run on a zero-valued *stand-in* with one row and X's trailing shape and
 dtype, passed to the in-memory method, so that dask input gets exactly the
 in-memory validation, messages and output dtype, without computing any of X.
+
+The dependency goes one way: the estimators and ``make_windows`` import this
+module and call it for dask input; it imports nothing of the package, and uses
+only the public methods and fitted attributes of the estimators it is given
+(``transform``, ``instance_statistics``, ``inverse_transform``,
+``normalize_with``, ``predict``, ``n_variates_``, ``set_params``...) and the
+in-memory windowing function it is passed.
 """
 
 from __future__ import annotations
@@ -26,12 +33,12 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
-    "fit",
     "instance_statistics",
     "is_dask_collection",
     "make_windows",
     "map_with_statistics",
     "predict",
+    "stand_in",
     "transform",
 ]
 
@@ -62,30 +69,22 @@ def is_dask_collection(obj) -> bool:
 # ---------------------------------------------------------------- transformer
 
 
-def fit(estimator, X, *, transform: bool):
-    """Fit ``estimator`` (a RevINTransformer) on dask X; return the lazy output.
+def stand_in(X):
+    """Return one zero row with dask X's trailing shape and dtype.
 
-    The layout, the affine parameters and the feature count are fitted on a
-    stand-in of X (they depend only on its shape and dtype); ``mean_`` and
-    ``scale_`` become lazy dask arrays with X's row chunks.
+    A transformer fits its layout, affine parameters and feature count on it
+    (they depend only on X's shape and dtype), then takes the lazy
+    :func:`instance_statistics` of X as its ``mean_`` and ``scale_``.
     """
     X = _as_dask_array(X)
-    estimator._fit(_stand_in(X), transform=False)
-    X = _single_column_chunk(X, _float_itemsize(X))
-    blocks = _block_estimator(estimator)
-    # The stand-in's statistics give their dtype (float64).
-    dtype = estimator.mean_.dtype
-    estimator.mean_, estimator.scale_ = _statistics(blocks, X, dtype)
-    if transform:
-        return _transform(blocks, X, _float_dtype(X))
-    return None
+    return np.zeros((1, *X.shape[1:]), dtype=X.dtype)
 
 
 def transform(estimator, X):
     """Lazy ``estimator.transform(X)`` of a dask array chunked by rows."""
     check_is_fitted(estimator)
     X = _as_dask_array(X)
-    dtype = estimator.transform(_stand_in(X)).dtype
+    dtype = estimator.transform(stand_in(X)).dtype
     X = _single_column_chunk(X, np.dtype(dtype).itemsize)
     return _transform(_block_estimator(estimator), X, dtype)
 
@@ -94,25 +93,25 @@ def instance_statistics(estimator, X):
     """Lazy ``(mean, scale)`` of each row of dask X, with X's row chunks."""
     check_is_fitted(estimator)
     X = _as_dask_array(X)
-    dtype = estimator.instance_statistics(_stand_in(X)).mean.dtype
+    dtype = estimator.instance_statistics(stand_in(X)).mean.dtype
     X = _single_column_chunk(X, np.dtype(dtype).itemsize)
     return _statistics(_block_estimator(estimator), X, dtype)
 
 
-def map_with_statistics(estimator, X, method, *, variates=None, statistics=None):
+def map_with_statistics(estimator, X, method, *, statistics, variates=None):
     """Lazy ``estimator.inverse_transform`` or ``normalize_with`` of dask X.
 
-    ``method`` names the in-memory method. ``statistics`` (or the fitted
-    ``mean_`` and ``scale_``) may be NumPy or dask arrays; either way they are
-    cut into X's row chunks, so that each block is mapped with the statistics
-    of its own rows.
+    ``method`` names the in-memory method. ``statistics`` is ``(mean,
+    scale)``, already checked by the estimator, NumPy or dask arrays; either
+    way they are cut into X's row chunks, so that each block is mapped with
+    the statistics of its own rows.
     """
     check_is_fitted(estimator)
     X = _as_dask_array(X)
-    mean, scale = estimator._check_statistics(statistics)
+    mean, scale = statistics
     probe_statistics = (np.ones((1, estimator.n_variates_)),) * 2
     dtype = getattr(estimator, method)(
-        _stand_in(X), variates=variates, statistics=probe_statistics, copy=True
+        stand_in(X), variates=variates, statistics=probe_statistics, copy=True
     ).dtype
     rows_known = not (math.isnan(X.shape[0]) or math.isnan(mean.shape[0]))
     if rows_known and X.shape[0] != mean.shape[0]:
@@ -157,7 +156,7 @@ def predict(estimator, X):
     """
     check_is_fitted(estimator)
     X = _as_dask_array(X)
-    probe = np.asarray(estimator.predict(_stand_in(X)))
+    probe = np.asarray(estimator.predict(stand_in(X)))
     X = _single_column_chunk(X, max(probe.dtype.itemsize, _float_itemsize(X)))
     axes = {}
     if probe.ndim < X.ndim:
@@ -177,8 +176,13 @@ def predict(estimator, X):
 # ------------------------------------------------------------------- windows
 
 
-def make_windows(series, window, horizon, *, step=1, target=None):
+def make_windows(series, window, horizon, *, step, target, windowing):
     """Lazy ``make_windows`` of a dask array or dask DataFrame over time.
+
+    ``window``, ``horizon`` and ``step`` are integers >= 1, checked by the
+    caller; ``windowing`` is the in-memory ``make_windows``, applied to the
+    NumPy blocks (and to a stand-in first, which checks ``target`` and gives
+    the output widths and dtype).
 
     Each row chunk of the series is extended by the first
     ``window + horizon - 1`` steps of the next one
@@ -194,9 +198,6 @@ def make_windows(series, window, horizon, *, step=1, target=None):
     Returns lazy dask arrays ``X`` of shape (n_windows, n_variates * window)
     and ``Y`` of shape (n_windows, n_targets * horizon), without names.
     """
-    from ._windows import _check_positive_int
-    from ._windows import make_windows as make_windows_in_memory
-
     da = _dask_array_module()
     series, target = _series_as_dask_array(series, target)
     if series.ndim not in (1, 2):
@@ -210,16 +211,11 @@ def make_windows(series, window, horizon, *, step=1, target=None):
             "series has unknown chunk sizes along time; call "
             "series.compute_chunk_sizes() first."
         )
-    # The in-memory function checks window, horizon, step and target, raises
-    # its own error for a series shorter than one span, and gives the output
-    # widths and dtype.
-    span = _check_positive_int(window, "window") + _check_positive_int(
-        horizon, "horizon"
-    )
-    stand_in = np.zeros((min(n_times, span), *series.shape[1:]), series.dtype)
-    X_probe, Y_probe = make_windows_in_memory(
-        stand_in, window, horizon, step=step, target=target
-    )
+    # The in-memory function checks target, raises its own error for a series
+    # shorter than one span, and gives the output widths and dtype.
+    span = window + horizon
+    probe = np.zeros((min(n_times, span), *series.shape[1:]), series.dtype)
+    X_probe, Y_probe = windowing(probe, window, horizon, step=step, target=target)
     x_width, y_width = X_probe.shape[1], Y_probe.shape[1]
     dtype = np.result_type(X_probe.dtype, Y_probe.dtype)
     overlap = span - 1
@@ -258,7 +254,7 @@ def make_windows(series, window, horizon, *, step=1, target=None):
         step=step,
         target=target,
         counts=counts,
-        windowing=make_windows_in_memory,
+        windowing=windowing,
         width=x_width + y_width,
         **axes,
     )
@@ -353,11 +349,6 @@ def _as_dask_array(X, *, name="X"):
     return X
 
 
-def _stand_in(X):
-    """One zero row with X's trailing shape and dtype, for validation."""
-    return np.zeros((1, *X.shape[1:]), dtype=X.dtype)
-
-
 def _float_dtype(X):
     return X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
 
@@ -367,16 +358,22 @@ def _float_itemsize(X):
 
 
 def _block_estimator(estimator):
-    """Return a shallow copy to ship to the blocks: small, copying, unnamed."""
+    """Return a shallow copy to ship to the blocks: small, copying, unnamed.
+
+    The copy goes without the fitted attributes the blocks do not need (see
+    ``_CLIENT_ONLY_ATTRIBUTES``), also in a fitted ``revin_`` (RevINRegressor),
+    and with ``copy=True`` where the estimator has that parameter.
+    """
     blocks = shallow_copy(estimator)
     for name in _CLIENT_ONLY_ATTRIBUTES:
-        vars(blocks).pop(name, None)
-    if "revin_" in vars(blocks):  # RevINRegressor: its training statistics
+        if hasattr(blocks, name):
+            delattr(blocks, name)
+    if hasattr(blocks, "revin_"):  # RevINRegressor: its training statistics
         blocks.revin_ = _block_estimator(blocks.revin_)
-    if "copy" in vars(blocks):
+    if "copy" in blocks.get_params(deep=False):
         # Blocks may be views of the user's data (dask.array.from_array):
         # never write into them.
-        blocks.copy = True
+        blocks.set_params(copy=True)
     return blocks
 
 

@@ -37,6 +37,7 @@ from ._backend import empty_like
 __all__ = [
     "CENTERS",
     "EPS_MODES",
+    "INVERSES",
     "WindowStatistics",
     "denormalize",
     "effective_gamma",
@@ -47,7 +48,14 @@ __all__ = [
     "window_statistics",
 ]
 
-EPS_MODES = ("clamp", "add")
+# How eps enters the scale of a window of biased variance var:
+# "clamp" sqrt(max(var, eps)) (the itransformer package), "add" sqrt(var + eps)
+# (the original RevIN and its copies), "add_std" sqrt(var) + eps (tsai).
+EPS_MODES = ("clamp", "add", "add_std")
+# How denormalize divides by gamma: "exact" by gamma itself, the inverse of
+# normalize; "eps_squared" by gamma + eps**2, as the original RevIN, PatchTST,
+# Time-Series-Library, darts and neuralforecast's RevIN do on the way back.
+INVERSES = ("exact", "eps_squared")
 CENTERS = ("mean", "last")
 
 
@@ -126,11 +134,13 @@ def window_statistics(
         Floating point windows. NaN values are ignored; a window made only of
         NaN gets NaN statistics. Infinite values raise ``ValueError``.
     eps : float
-        Lower bound of the variance (``eps_mode="clamp"``) or constant added
-        to it (``eps_mode="add"``).
-    eps_mode : {"clamp", "add"}, default="clamp"
-        ``scale = sqrt(max(var, eps))`` or ``scale = sqrt(var + eps)``; ``var``
-        is the biased (population) variance.
+        Lower bound of the variance (``eps_mode="clamp"``), constant added
+        to it (``eps_mode="add"``) or to the standard deviation
+        (``eps_mode="add_std"``).
+    eps_mode : {"clamp", "add", "add_std"}, default="clamp"
+        ``scale = sqrt(max(var, eps))``, ``scale = sqrt(var + eps)`` or
+        ``scale = sqrt(var) + eps``; ``var`` is the biased (population)
+        variance.
     center : {"mean", "last"}, default="mean"
         What is subtracted: the window mean, or its last observed value.
     loc_dtype : torch.dtype, default=None
@@ -202,8 +212,14 @@ def normalize_windows(
         stats = _differentiable_statistics(x, eps=eps, eps_mode=eps_mode, center=center)
         normalized = normalize(x, stats.loc, stats.scale, gamma, beta, out=out)
         return normalized, _with_loc_dtype(stats, loc_dtype)
-    # The fused kernel's mean has x's precision only.
-    fused = center == "mean" and _prefers_layer_norm(x) and loc_dtype in (None, x.dtype)
+    # The fused kernel adds eps to the variance, never to the deviation, and its
+    # mean has x's precision only.
+    fused = (
+        center == "mean"
+        and eps_mode != "add_std"
+        and loc_dtype in (None, x.dtype)
+        and _prefers_layer_norm(x)
+    )
     if fused and (out is None or not _overlaps(x, out)):
         return _layer_norm(x, out, eps, eps_mode, gamma, beta)
     if out is None:
@@ -282,13 +298,21 @@ def denormalize(
     beta: torch.Tensor,
     *,
     out: torch.Tensor | None = None,
+    inverse: str = "exact",
+    eps: float = 0.0,
 ) -> torch.Tensor:
     """Return ``(z - beta) / gamma * scale + loc``, the inverse of :func:`normalize`.
 
     ``z`` may have another number of steps than the windows the statistics
     come from (a forecast horizon). Shapes and ``out`` are as in
-    :func:`normalize`.
+    :func:`normalize`. With ``inverse="eps_squared"`` the division is by
+    ``gamma + eps**2`` instead, as the original RevIN and its copies
+    denormalize: not the exact inverse, but their numbers.
     """
+    if inverse not in INVERSES:
+        raise ValueError(f"inverse must be one of {INVERSES}, got {inverse!r}.")
+    if inverse == "eps_squared":
+        gamma = gamma + eps * eps
     # One multiply-add per value: z * (scale / gamma) + (loc - beta * scale /
     # gamma). The per-window shift is rounded once more than with (z - beta)
     # first, an error of one unit in the last place of the output at most.
@@ -332,7 +356,7 @@ def _check_modes(eps_mode, center):
 def _with_loc_dtype(stats, loc_dtype):
     if loc_dtype is None or stats.loc.dtype == loc_dtype:
         return stats
-    return stats._replace(loc=stats.loc.to(loc_dtype))
+    return WindowStatistics(stats.loc.to(loc_dtype), stats.scale, stats.variance)
 
 
 def _needs_autograd(*tensors) -> bool:
@@ -346,6 +370,12 @@ def _blockable(x) -> bool:
 def _scale(variance, eps, eps_mode):
     if eps_mode == "clamp":
         return variance.clamp(min=eps).sqrt()
+    if eps_mode == "add_std":
+        if variance.requires_grad:
+            # sqrt's gradient at 0 is infinite: a constant window gets 0.
+            positive = variance > 0
+            return torch.where(positive, variance, 1).sqrt().mul(positive).add(eps)
+        return variance.sqrt() + eps
     return (variance + eps).sqrt()
 
 

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from numbers import Integral
 
 import numpy as np
+import torch
+from sklearn import config_context
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.linear_model import Ridge
-from sklearn.utils import get_tags
+from sklearn.utils import Bunch, get_tags, metadata_routing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    _routing_enabled,
+    process_routing,
+)
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -18,7 +27,10 @@ from sklearn.utils.validation import (
 )
 
 from . import _dask
+from ._backend import array_api_tensors, to_host
+from ._layout import parse_target_names
 from ._transformer import _FLOAT_DTYPES, InstanceStatistics, RevINTransformer
+from ._windows import frame_library
 
 __all__ = ["RevINRegressor"]
 
@@ -62,11 +74,26 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         :class:`~sklearn.linear_model.Ridge` with its defaults.
     n_variates : int, default=None
         Number of variates in each window of ``X``. None takes that of
-        ``revin``, whose own default is one variate.
-    target_variates : int or array-like of int, default=None
+        ``revin``, whose own default is one variate, or reads it from column
+        names in the layout of :func:`make_windows` (``name[t-k]``).
+    target_variates : int, str or array-like of int or str, default=None
         The variates of ``X``'s windows that ``y`` holds, in the order of its
         blocks of ``horizon`` columns, e.g. ``0`` to forecast the first
-        variate from all of them. None means all variates.
+        variate from all of them, or a variate name (``"realgdp"``) for X
+        with :func:`make_windows` column names. None reads them from ``y``'s
+        column names (``name[t+h]``) where it has them, and means all
+        variates otherwise. Names in ``y`` that contradict ``target_variates``
+        or the variates of ``X`` are an error.
+    step_order : {"oldest_first", "newest_first"}, default=None
+        Order of the steps within each window, see
+        :class:`RevINTransformer`: ``"newest_first"`` for the lag matrices of
+        skforecast and mlforecast (``lag_1`` first). None takes that of
+        ``revin`` (``"oldest_first"`` by default).
+    passthrough : int, str, array-like of int, str or bool, default=None
+        Columns of ``X`` that are not steps of a window (exogenous variables,
+        calendar and window features), see :class:`RevINTransformer`. The
+        regressor gets them unnormalized, in their place next to the
+        normalized windows. None takes that of ``revin`` (none by default).
     revin : RevINTransformer, default=None
         The normalization, cloned at :term:`fit`: set ``gamma``, ``beta``,
         ``eps`` or ``device`` there. None means ``RevINTransformer()``. Its
@@ -118,8 +145,15 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         The window weights used, ``window_weights`` with ``"auto"``
         resolved.
     revin_ : RevINTransformer
-        The fitted clone of ``revin``; its ``mean_`` and ``scale_`` are the
-        statistics of the training windows.
+        The fitted clone of ``revin``: its layout (``n_variates_``,
+        ``n_steps_``, ``passthrough_``, ``variate_names_``) and parameters
+        (``gamma_``, ``beta_``). It does not keep the statistics of the
+        training windows, which :meth:`predict` never uses (they grew a fitted
+        model by two floats per training window and variate); compute them,
+        where wanted, with ``revin_.instance_statistics(X_train)``.
+    target_variates_ : list of int
+        The variates ``y`` holds, resolved from ``target_variates`` or from
+        the column names of ``y``.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -166,13 +200,21 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         "n_variates": [Interval(Integral, 1, None, closed="left"), None],
         "target_variates": [
             Interval(Integral, 0, None, closed="left"),
+            str,
             "array-like",
             None,
         ],
         "revin": [RevINTransformer, None],
         "channel_independent": ["boolean"],
         "window_weights": [StrOptions({"auto", "scale", "uniform"})],
+        "step_order": [StrOptions({"oldest_first", "newest_first"}), None],
+        "passthrough": [Integral, str, "array-like", None],
     }
+
+    # With metadata routing, fit's sample_weight comes to the regressor that
+    # requested it, as in TransformedTargetRegressor, not to this estimator:
+    # no set_fit_request of its own (it would have no effect).
+    __metadata_request__fit = {"sample_weight": metadata_routing.UNUSED}
 
     def __init__(
         self,
@@ -183,6 +225,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         revin: RevINTransformer | None = None,
         channel_independent: bool = False,
         window_weights: str = "auto",
+        step_order: str | None = None,
+        passthrough=None,
     ):
         self.regressor = regressor
         self.n_variates = n_variates
@@ -190,6 +234,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         self.revin = revin
         self.channel_independent = channel_independent
         self.window_weights = window_weights
+        self.step_order = step_order
+        self.passthrough = passthrough
 
     @_fit_context(
         # The regressor and the transformer are validated when they are fitted.
@@ -211,18 +257,34 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             ``channel_independent=True`` it applies to every target variate
             of the window. None weighs all windows alike.
         **fit_params : dict
-            Passed unchanged to the ``fit`` method of each regressor.
+            Passed to the ``fit`` method of the regressor, e.g.
+            ``sample_weight``. With metadata routing enabled
+            (``sklearn.set_config(enable_metadata_routing=True)``), only what
+            the regressor requested, as in
+            :class:`~sklearn.compose.TransformedTargetRegressor`.
 
         Returns
         -------
         self : object
             Fitted estimator.
         """
+        if sample_weight is not None:
+            fit_params = {"sample_weight": sample_weight, **fit_params}
+        if array_api_tensors(X, y, *fit_params.values(), estimator="RevINRegressor"):
+            # array_api_dispatch=True with tensors: fitted on the host arrays.
+            with config_context(array_api_dispatch=False):
+                host_params = {name: to_host(v) for name, v in fit_params.items()}
+                return self.fit(to_host(X), to_host(y), **host_params)
         if y is None:
             raise ValueError(
                 f"This {type(self).__name__} estimator requires y to be passed, "
                 "but the target y is None."
             )
+        # sample_weight weighs the windows (see _fit_sets); the rest goes to the
+        # regressor as it is.
+        fit_params = dict(self._route_fit_params(fit_params).regressor.fit)
+        sample_weight = fit_params.pop("sample_weight", None)
+        X_frame, y_frame = X, _frame_description(y)
         X, y = validate_data(
             self,
             X,
@@ -242,12 +304,13 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 )
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         self._training_dim = y.ndim
+        self._y_frame = y_frame
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
         self.window_weights_ = self._resolve_window_weights()
 
         self.revin_ = self._make_revin()
-        X_normalized = self.revin_.fit_transform(X)
-        targets = self._target_indices()
+        X_normalized = self.revin_.fit_transform(_with_names(X, X_frame))
+        targets = self.target_variates_ = self._fit_targets(y_frame)
         if Y.shape[1] % len(targets):
             raise ValueError(
                 f"y has {Y.shape[1]} column(s), which is not a multiple of the "
@@ -268,6 +331,10 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         ]
         if len(self.regressors_) == 1:
             self.regressor_ = self.regressors_[0]
+        # predict uses the statistics of the windows it is given, never these:
+        # a fitted model keeps the layout and parameters, not two floats per
+        # training window and variate.
+        del self.revin_.mean_, self.revin_.scale_
         return self
 
     def predict(self, X):
@@ -280,14 +347,25 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
 
         Returns
         -------
-        y_pred : ndarray of shape (n_windows,) or (n_windows, n_targets * horizon)
-            Forecasts on the scale of the series, shaped as ``y`` in fit. A
-            dask array X chunked by rows gives a lazy dask array, predicted
-            chunk by chunk.
+        y_pred : ndarray, pandas or polars object of shape (n_windows,) or \
+                (n_windows, n_targets * horizon)
+            Forecasts on the scale of the series, shaped as ``y`` in fit. An
+            ndarray, except where both ``y`` in fit and this ``X`` are data
+            frames (as :func:`make_windows` gives them for a frame): then a
+            data frame of ``X``'s library with ``y``'s column names (a Series
+            with ``y``'s name for a Series ``y``), indexed by ``X``'s index for
+            pandas. A dask array X chunked by rows gives a lazy dask array,
+            predicted chunk by chunk.
         """
         if _dask.is_dask_collection(X):
             return _dask.predict(self, X)
+        if array_api_tensors(X, estimator="RevINRegressor"):
+            # array_api_dispatch=True with a tensor: a tensor on X's device.
+            with config_context(array_api_dispatch=False):
+                y_pred = self.predict(to_host(X))
+            return torch.from_numpy(y_pred).to(X.device)
         check_is_fitted(self)
+        X_frame = X
         X = validate_data(
             self,
             X,
@@ -295,9 +373,13 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             dtype=_FLOAT_DTYPES,
             ensure_all_finite=self._ensure_all_finite(),
         )
-        targets = self._target_indices()
-        window_statistics = self.revin_.instance_statistics(X)
-        X_normalized = self.revin_.transform(X)
+        targets = self.target_variates_
+        X_revin = _with_names(X, X_frame)
+        with warnings.catch_warnings():
+            # validate_data above has warned already about missing names.
+            warnings.filterwarnings("ignore", "X does not have valid feature names")
+            window_statistics = self.revin_.instance_statistics(X_revin)
+            X_normalized = self.revin_.transform(X_revin)
         if self.channel_independent:
             inputs = self._one_row_per_variate(X_normalized, targets)
             y_normalized = np.asarray(self.regressors_[0].predict(inputs))
@@ -313,8 +395,29 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             y_normalized, statistics=window_statistics, variates=targets
         )
         if self._training_dim == 1 and y_pred.shape[1] == 1:
-            return y_pred.ravel()
-        return y_pred
+            y_pred = y_pred.ravel()
+        return _as_frame_like(y_pred, X_frame, self._y_frame)
+
+    def get_metadata_routing(self):
+        """Get metadata routing of this object.
+
+        See scikit-learn's user guide on metadata routing for how the routing
+        mechanism works, and :ref:`regressor`. The parameters of :meth:`fit`
+        go to the ``fit`` of ``regressor`` where it requested them, e.g.
+        ``RevINRegressor(Ridge().set_fit_request(sample_weight=True))``.
+
+        Returns
+        -------
+        routing : MetadataRouter
+            A ``sklearn.utils.metadata_routing.MetadataRouter``
+            encapsulating routing information.
+        """
+        return MetadataRouter(owner=self).add(
+            regressor=self._regressor(),
+            method_mapping=MethodMapping()
+            .add(caller="fit", callee="fit")
+            .add(caller="predict", callee="predict"),
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -330,6 +433,16 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
 
     def _regressor(self):
         return Ridge() if self.regressor is None else self.regressor
+
+    def _route_fit_params(self, fit_params):
+        """Return the fit parameters per consumer, routed or all to the regressor.
+
+        With metadata routing, as in TransformedTargetRegressor: only what the
+        regressor requested (an unrequested ``sample_weight`` is an error).
+        """
+        if _routing_enabled():
+            return process_routing(self, "fit", **fit_params)
+        return Bunch(regressor=Bunch(fit=fit_params))
 
     def _ensure_all_finite(self):
         return "allow-nan" if get_tags(self._regressor()).input_tags.allow_nan else True
@@ -411,10 +524,21 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             )
 
     def _one_row_per_variate(self, X_normalized, targets):
-        """Rows (window, target variate) of ``n_steps`` values, window-major."""
+        """Rows (window, target variate) of ``n_steps`` values, window-major.
+
+        Passthrough columns follow each variate's window, unnormalized.
+        """
         n_variates, n_steps = self.revin_.n_variates_, self.revin_.n_steps_
-        windows = X_normalized.reshape(X_normalized.shape[0], n_variates, n_steps)
-        return windows[:, targets, :].reshape(-1, n_steps)
+        passthrough = self.revin_.passthrough_
+        n_windows = X_normalized.shape[0]
+        if passthrough.size:
+            extra = X_normalized[:, passthrough]
+            X_normalized = np.delete(X_normalized, passthrough, axis=1)
+        windows = X_normalized.reshape(n_windows, n_variates, n_steps)
+        rows = windows[:, targets, :].reshape(-1, n_steps)
+        if not passthrough.size:
+            return rows
+        return np.hstack([rows, np.repeat(extra, len(targets), axis=0)])
 
     def _make_revin(self) -> RevINTransformer:
         revin = RevINTransformer() if self.revin is None else clone(self.revin)
@@ -426,13 +550,60 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                     f"n_variates={revin.n_variates}; set one of them only."
                 )
             revin.set_params(n_variates=self.n_variates)
+        defaults = RevINTransformer().get_params()
+        for name in ("step_order", "passthrough"):
+            value, inner = getattr(self, name), revin.get_params()[name]
+            if value is None:
+                continue
+            if not _same(inner, defaults[name]) and not _same(inner, value):
+                raise ValueError(
+                    f"{name}={value!r}, but the revin transformer has "
+                    f"{name}={inner!r}; set one of them only."
+                )
+            revin.set_params(**{name: value})
         return revin
+
+    def _fit_targets(self, y_frame) -> list[int]:
+        """Resolve the target variates; check them against ``y``'s column names."""
+        targets = self._target_indices()
+        named = None if y_frame is None else y_frame[1]
+        parsed = None if named is None else parse_target_names(np.ravel(named))
+        variate_names = self.revin_.variate_names_
+        if parsed is None:
+            return targets
+        y_variates = parsed[0]
+        if variate_names is None:
+            return targets
+        variate_names = list(variate_names)
+        unknown = [name for name in y_variates if name not in variate_names]
+        if unknown:
+            raise ValueError(
+                f"y's columns forecast {unknown}, which are not variates of X "
+                f"({variate_names})."
+            )
+        from_y = [variate_names.index(name) for name in y_variates]
+        if self.target_variates is None:
+            return from_y
+        if from_y != targets:
+            raise ValueError(
+                f"target_variates={self.target_variates!r} names the variates "
+                f"{[variate_names[i] for i in targets]}, but y's columns hold "
+                f"{y_variates}, in this order; its blocks of horizon columns "
+                "must be the target variates'."
+            )
+        return targets
 
     def _target_indices(self) -> list[int]:
         n_variates = self.revin_.n_variates_
         if self.target_variates is None:
             return list(range(n_variates))
-        targets = np.atleast_1d(np.asarray(self.target_variates))
+        targets = np.atleast_1d(np.asarray(self.target_variates, dtype=object))
+        if targets.size and all(isinstance(t, str) for t in targets):
+            targets = self._target_positions(targets.tolist())
+        elif targets.size and all(
+            isinstance(t, Integral) and not isinstance(t, bool) for t in targets
+        ):
+            targets = targets.astype(np.int64)
         if targets.ndim != 1 or not targets.size or targets.dtype.kind not in "iu":
             raise ValueError(
                 "target_variates must be a variate index or a non-empty list of "
@@ -449,6 +620,66 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 f"target_variates must not repeat; got {targets.tolist()}."
             )
         return targets.tolist()
+
+    def _target_positions(self, names: list[str]) -> np.ndarray:
+        variate_names = self.revin_.variate_names_
+        if variate_names is None:
+            raise ValueError(
+                f"target_variates={self.target_variates!r} names variates, but "
+                "X has no variate names: they come from data-frame columns "
+                "named as make_windows names them (name[t-k]). Pass variate "
+                "indices instead."
+            )
+        variate_names = list(variate_names)
+        unknown = [name for name in names if name not in variate_names]
+        if unknown:
+            raise ValueError(
+                f"target_variates {unknown} are not variates of X ({variate_names})."
+            )
+        return np.asarray([variate_names.index(name) for name in names])
+
+
+def _same(a, b) -> bool:
+    """Whether two parameter values are equal (arrays and lists included)."""
+    if a is None or b is None:
+        return a is b
+    return bool(
+        np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+    )
+
+
+def _with_names(X, X_frame):
+    """Return the data frame X came as, so that revin reads its column names."""
+    return X_frame if hasattr(X_frame, "columns") and frame_library(X_frame) else X
+
+
+def _frame_description(y):
+    """Return (library, names) of a data-frame ``y``: a list of columns, or a name."""
+    library = frame_library(y)
+    if library is None:
+        return None
+    if hasattr(y, "columns"):
+        return library, [str(column) for column in y.columns]
+    return library, y.name
+
+
+def _as_frame_like(y_pred, X, y_frame):
+    """Wrap ``y_pred`` as ``y`` was in fit, where X is a frame too; else as is."""
+    library = frame_library(X)
+    if library is None or y_frame is None or not hasattr(X, "columns"):
+        return y_pred
+    names = y_frame[1]
+    if library == "pandas":
+        import pandas as pd
+
+        if y_pred.ndim == 1:
+            return pd.Series(y_pred, index=X.index, name=names)
+        return pd.DataFrame(y_pred, index=X.index, columns=names)
+    import polars as pl
+
+    if y_pred.ndim == 1:
+        return pl.Series(names if isinstance(names, str) else "", y_pred)
+    return pl.DataFrame(y_pred, schema=names, orient="row")
 
 
 def _mean_one(factor, sample_weight):

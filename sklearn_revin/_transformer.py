@@ -29,13 +29,14 @@ from sklearn.utils.validation import (
 from . import _dask
 from ._backend import (
     as_tensor_like,
+    check_array_namespace,
     check_holds_data,
     is_tensor,
     resolve_device,
     run_on_device,
     to_numpy,
 )
-from ._checkpoint import find_revin_layer
+from ._checkpoint import ObjectWithModel, find_revin_layer
 from ._functional import (
     denormalize,
     effective_gamma,
@@ -43,6 +44,7 @@ from ._functional import (
     normalize_windows,
     window_statistics,
 )
+from ._layout import parse_input_names, resolve_passthrough
 from ._validation import (
     check_no_self_overlap,
     check_statistics_values,
@@ -53,6 +55,24 @@ from .nn import RevIN
 __all__ = ["InstanceStatistics", "RevINTransformer"]
 
 _FLOAT_DTYPES = (np.float64, np.float32)
+
+
+# A single column is a window of one step, which normalizes to beta whatever
+# its value: refused, with the reason, since that is what the target-transform
+# hooks of forecasting libraries pass (the series as one column, one step per
+# row). Several variates of one step each (width n_variates) stay allowed.
+_ONE_STEP = (
+    "RevINTransformer got X with {n_features} feature(s), which makes windows "
+    "of 1 step: each value would be normalized by its own mean and scale to beta (0), "
+    "whatever its value, and the series would come out as a constant. RevIN "
+    "normalizes each row as a window of several steps. A single target column "
+    "with one time step per row, as TransformedTargetRegressor(transformer=...), "
+    "skforecast's transformer_y, mlforecast's GlobalSklearnTransformer and "
+    "sktime's TabularToSeriesAdaptor pass it, is not a window: use "
+    "RevINRegressor(regressor) as the model instead, which normalizes each "
+    "input window and its targets with that window's statistics, on windows of "
+    "several steps (make_windows(series, window=24, horizon=...))."
+)
 
 
 class InstanceStatistics(NamedTuple):
@@ -112,41 +132,74 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         finite and exact.
     beta : array-like of shape (n_variates,), default=None
         Per-variate shift applied after normalization; ``None`` means 0.
-    checkpoint : str, os.PathLike, Mapping or torch.nn.Module, default=None
+    checkpoint : str, os.PathLike, Mapping, torch.nn.Module or object, default=None
         Where to take the learned ``gamma`` and ``beta`` from, at :meth:`fit`:
-        a torch file (``.pt``, ``.pth``, ``.ckpt``, ``.bin``, read with
-        ``torch.load(weights_only=True)`` only), a ``.safetensors`` file, a
-        state dict or a trained ``torch.nn.Module``. The one RevIN layer in it
-        is found by its parameter names (``gamma``/``beta`` of shape
-        ``(V, 1)``, or ``affine_weight``/``affine_bias`` of shape ``(V,)`` or
-        ``(1, 1, V)``), also under ``"state_dict"`` (PyTorch Lightning),
-        ``"model"``, ``"model_state_dict"`` or ``"module"``, and behind the
-        ``module.`` and ``_orig_mod.`` prefixes. Cannot be combined with
-        ``gamma`` or ``beta``. See :meth:`from_checkpoint` and the
-        :ref:`checkpoints` page.
+        a torch file (any extension; read with ``torch.load(weights_only=True)``
+        only, the classes its pickle names replaced by inert stand-ins), a
+        safetensors file (any extension), a directory written by
+        ``NeuralForecast.save``, a state dict, a trained ``torch.nn.Module``
+        or an object whose ``.model`` is one (a darts forecasting model). The
+        one RevIN layer in it is found by its parameter names
+        (``gamma``/``beta`` of shape ``(V, 1)``, ``affine_weight``/
+        ``affine_bias`` of shape ``(V,)`` or ``(1, 1, V)``, or tsai's
+        ``weight``/``bias`` of shape ``(1, V, 1)`` in a layer named for
+        RevIN), also under ``"state_dict"`` (PyTorch Lightning), ``"model"``,
+        ``"model_state_dict"`` or ``"module"``, and behind the ``module.`` and
+        ``_orig_mod.`` prefixes. Cannot be combined with ``gamma`` or
+        ``beta``. See :meth:`from_checkpoint` and the :ref:`checkpoints` page.
     checkpoint_key : str, default=None
         Name of the RevIN layer in ``checkpoint``, e.g.
         ``"model.revin_layer"``, or its end (``"revin_layer"``); needed when
         the checkpoint holds several RevIN layers.
-    eps : float, default=1e-5
+    eps : float or "auto", default="auto"
         Lower bound of the variance (or the constant added to it, see
         ``eps_mode``), so that constant windows are not divided by zero; also
-        the smallest magnitude of ``gamma``. A checkpoint does not store the
-        eps its model was trained with: pass it here (1e-5 in the
-        ``itransformer`` package and in the original RevIN).
-    eps_mode : {"auto", "clamp", "add"}, default="auto"
+        the smallest magnitude of ``gamma``. ``"auto"`` takes the eps the
+        checkpoint records (the layer's ``eps`` attribute of a module, darts'
+        ``use_reversible_instance_norm={"eps": ...}``), else 1e-5, the
+        default of the ``itransformer`` package and the original RevIN. A
+        value that contradicts the checkpoint is used, with a warning.
+    eps_mode : {"auto", "clamp", "add", "add_std"}, default="auto"
         How eps enters the scale: ``"clamp"`` is
         ``sqrt(max(var, eps))``, as the ``itransformer`` package computes it;
         ``"add"`` is ``sqrt(var + eps)``, as the original RevIN, PatchTST,
-        Time-Series-Library, darts and neuralforecast compute it. ``"auto"``
+        Time-Series-Library, darts and neuralforecast compute it;
+        ``"add_std"`` is ``sqrt(var) + eps``, as tsai computes it. ``"auto"``
         follows the source of gamma and beta: ``"add"`` for a checkpoint with
-        ``affine_weight``/``affine_bias``, ``"clamp"`` otherwise. The inverse
-        is exact either way.
-    center : {"mean", "last"}, default="mean"
+        ``affine_weight``/``affine_bias``, ``"add_std"`` for tsai's
+        ``weight``/``bias``, ``"clamp"`` otherwise. The inverse is exact
+        whichever mode.
+    center : {"auto", "mean", "last"}, default="auto"
         What is subtracted from each window: its mean, or its last observed
         value, as PatchTST and Time-Series-Library models trained with
         ``subtract_last=True`` do (the scale is still the standard deviation).
-        :meth:`inverse_transform` adds back the same value.
+        :meth:`inverse_transform` adds back the same value. ``"auto"`` takes
+        what the checkpoint records (the layer's ``subtract_last``, or
+        ``revin_subtract_last``/``subtract_last`` among its hyper-parameters),
+        else ``"mean"``. A value that contradicts the checkpoint is used, with
+        a warning.
+    inverse : {"exact", "source"}, default="exact"
+        How :meth:`inverse_transform` divides by ``gamma``: ``"exact"`` is the
+        exact inverse of :meth:`transform`; ``"source"`` reproduces the source
+        layer's own way back, which for the original RevIN, PatchTST,
+        Time-Series-Library, darts and neuralforecast's ``RevIN`` divides by
+        ``affine_weight + eps**2`` (their ``affine_weight``/``affine_bias``
+        of shape ``(V,)``); other sources, and no checkpoint, divide exactly.
+    step_order : {"oldest_first", "newest_first"}, default="oldest_first"
+        Order of the steps within each variate's window: ``"oldest_first"``
+        as :func:`make_windows` lays them out (``t-2, t-1, t``), or
+        ``"newest_first"`` as skforecast and mlforecast name their lags
+        (``lag_1, lag_2, ...``). It decides which value ``center="last"``
+        subtracts (the newest); the mean and scale do not depend on it, and
+        the output keeps the column order of X. Column names that say the
+        other order (``name[t-k]``, ``lag_k``) are an error at fit.
+    passthrough : int, str, array-like of int, str or bool, default=None
+        Columns of 2-D X that are not steps of a window (exogenous variables,
+        calendar or window features, a series id): by index, by name (for X
+        with column names) or as a boolean mask of ``n_features_in_`` values.
+        They stay out of every statistic and come out of :meth:`transform`
+        unchanged, in place; the other columns are the windows, with the
+        layout ``n_variates`` describes.
     device : "auto", str or torch.device, default="auto"
         Where to compute. ``"auto"`` computes a tensor on its own device, and
         NumPy data on the CPU, where RevIN costs about one copy of the data
@@ -155,8 +208,10 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         device this machine lacks is a ``ValueError`` at fit.
     copy : bool, default=True
         If False, :meth:`transform` and :meth:`inverse_transform` write into a
-        writable floating point NumPy array or tensor instead of a new one.
-        Infinite values are found in the same pass that normalizes, so with
+        writable floating point NumPy array or tensor instead of a new one,
+        whatever its strides: an array torch cannot view (negative strides,
+        such as a reversed view) is computed in a copy that is then copied
+        into it. Infinite values are found in the same pass that normalizes, so with
         ``copy=False`` the ``ValueError`` for an infinity can come after part
         of X was already normalized in place. A view whose elements share
         memory (``expand()``, ``as_strided()``) is refused with ``copy=False``.
@@ -172,12 +227,31 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Number of variates per window.
     n_steps_ : int
         Number of steps per window.
+    passthrough_ : ndarray of int
+        Indices of the columns passed through unchanged (empty without
+        ``passthrough``).
+    variate_names_ : ndarray of str or None
+        Names of the variates, read from column names in the layout
+        :func:`make_windows` gives (``name[t-k]``); None otherwise. With
+        such names, ``n_variates`` is inferred from them (and checked when
+        given), and the step order is checked against ``step_order``.
     gamma_ : ndarray of shape (`n_variates_`,)
         Effective per-variate scale, after clamping its magnitude at ``eps``.
     beta_ : ndarray of shape (`n_variates_`,)
         Per-variate shift.
-    eps_mode_ : {"clamp", "add"}
+    eps_ : float
+        The eps in use, resolved from ``"auto"``.
+    eps_mode_ : {"clamp", "add", "add_std"}
         The ``eps_mode`` in use, resolved from ``"auto"``.
+    center_ : {"mean", "last"}
+        The ``center`` in use, resolved from ``"auto"``.
+    inverse_ : {"exact", "eps_squared"}
+        How :meth:`inverse_transform` divides by ``gamma``: by ``gamma``, or
+        by ``gamma + eps_**2`` (``inverse="source"`` for such a source).
+    settings_origin_ : dict
+        Where ``eps_`` and ``center_`` come from, keyed ``"eps"`` and
+        ``"center"``: ``"parameter"``, ``"default"`` or ``"checkpoint (...)"``
+        naming what in the checkpoint records it.
     checkpoint_key_ : str or None
         Name of the RevIN layer read from ``checkpoint`` (``""`` for a state
         dict of the layer alone); None without a checkpoint.
@@ -210,13 +284,14 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
       value raises ``ValueError``.
 
     A model trained with the original RevIN (ts-kim/RevIN) or its copies
-    (PatchTST, Time-Series-Library, darts) divides by
-    ``affine_weight + eps**2`` on the way back; this transformer keeps the
-    exact inverse of its own forward pass and divides by ``gamma`` (its
-    magnitude clamped at ``eps``). The two differ by a relative ``eps**2 /
-    gamma``, about 1e-10 for ``gamma`` near 1. A state dict stores neither
-    eps nor ``subtract_last``: set ``eps`` and ``center`` to the values the
-    model was trained with.
+    (PatchTST, Time-Series-Library, darts, neuralforecast's ``RevIN``)
+    divides by ``affine_weight + eps**2`` on the way back; this transformer
+    keeps the exact inverse of its own forward pass and divides by ``gamma``
+    (its magnitude clamped at ``eps``), unless ``inverse="source"``. The two
+    differ by a relative ``eps**2 / gamma``, about 1e-10 for ``gamma`` near 1.
+    A bare state dict stores neither eps nor ``subtract_last``: where the
+    checkpoint does not record them (see ``settings_origin_``), set ``eps``
+    and ``center`` to the values the model was trained with.
 
     Statistics are computed in the input's precision with a numerically stable
     reduction, so float32 windows with a large offset stay accurate; the
@@ -250,11 +325,21 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         "n_variates": [Interval(Integral, 1, None, closed="left"), None],
         "gamma": ["array-like", None],
         "beta": ["array-like", None],
-        "checkpoint": [str, os.PathLike, Mapping, torch.nn.Module, None],
+        "checkpoint": [
+            str,
+            os.PathLike,
+            Mapping,
+            torch.nn.Module,
+            ObjectWithModel,
+            None,
+        ],
         "checkpoint_key": [str, None],
-        "eps": [Interval(Real, 0, None, closed="neither")],
-        "eps_mode": [StrOptions({"auto", "clamp", "add"})],
-        "center": [StrOptions({"mean", "last"})],
+        "eps": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "eps_mode": [StrOptions({"auto", "clamp", "add", "add_std"})],
+        "center": [StrOptions({"auto", "mean", "last"})],
+        "inverse": [StrOptions({"exact", "source"})],
+        "step_order": [StrOptions({"oldest_first", "newest_first"})],
+        "passthrough": [Integral, str, "array-like", None],
         "device": [str, torch.device],
         "copy": ["boolean"],
     }
@@ -267,9 +352,12 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         beta=None,
         checkpoint: str | os.PathLike | Mapping | torch.nn.Module | None = None,
         checkpoint_key: str | None = None,
-        eps: float = 1e-5,
+        eps: float | str = "auto",
         eps_mode: str = "auto",
-        center: str = "mean",
+        center: str = "auto",
+        inverse: str = "exact",
+        step_order: str = "oldest_first",
+        passthrough=None,
         device: str | torch.device = "auto",
         copy: bool = True,
     ):
@@ -281,6 +369,9 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.eps = eps
         self.eps_mode = eps_mode
         self.center = center
+        self.inverse = inverse
+        self.step_order = step_order
+        self.passthrough = passthrough
         self.device = device
         self.copy = copy
 
@@ -302,7 +393,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Fitted transformer.
         """
         if _dask.is_dask_collection(X):
-            _dask.fit(self, X, transform=False)
+            self._fit_dask(X)
             return self
         self._fit(X, transform=False)
         return self
@@ -326,7 +417,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             float64.
         """
         if _dask.is_dask_collection(X):
-            return _dask.fit(self, X, transform=True)
+            return _dask.transform(self._fit_dask(X), X)
         return self._fit(X, transform=True)
 
     def transform(self, X, copy: bool | None = None):
@@ -432,7 +523,11 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         if _dask.is_dask_collection(X):
             return _dask.map_with_statistics(
-                self, X, "inverse_transform", variates=variates, statistics=statistics
+                self,
+                X,
+                "inverse_transform",
+                variates=variates,
+                statistics=self._check_statistics(statistics),
             )
         return self._map_with_statistics(
             X, denormalize, variates=variates, statistics=statistics, copy=copy
@@ -497,7 +592,11 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         if _dask.is_dask_collection(X):
             return _dask.map_with_statistics(
-                self, X, "normalize_with", variates=variates, statistics=statistics
+                self,
+                X,
+                "normalize_with",
+                variates=variates,
+                statistics=self._check_statistics(statistics),
             )
         return self._map_with_statistics(
             X, normalize, variates=variates, statistics=statistics, copy=copy
@@ -546,6 +645,12 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             self.beta_[variates],
             X.dtype,
         )
+        # The way back may reproduce the source's division (see ``inverse``).
+        options = (
+            {"inverse": self.inverse_, "eps": self.eps_}
+            if function is denormalize
+            else {}
+        )
 
         def compute(source, out):
             return function(
@@ -555,6 +660,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 as_tensor_like(self.gamma_[variates], source),
                 as_tensor_like(shift, source),
                 out=out,
+                **options,
             )
 
         return self._apply(X, n_selected, compute, copy=copy)
@@ -571,7 +677,9 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         The checkpoint is read now, so that a wrong file or key fails at once,
         and only its RevIN layer's two entries are kept, as NumPy arrays: the
         returned transformer's ``checkpoint`` is that small state dict and its
-        ``checkpoint_key`` the layer's name. It needs neither the file nor the
+        ``checkpoint_key`` the layer's name. The eps and ``subtract_last``
+        the checkpoint records become its ``eps`` and ``center``, unless given
+        in ``params``. It needs neither the file nor the
         model afterwards, and it clones and pickles cheaply. It still has to be
         fitted, which checks the number of variates against the data.
 
@@ -611,6 +719,9 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 [-0.5  , -0.5  ,  0.5  ,  0.5  ]]])
         """
         layer = find_revin_layer(checkpoint, key=key)
+        for name, (value, where) in layer.recorded.items():
+            given = params.setdefault(name, value)  # what the checkpoint records
+            _warn_if_contradicted(name, given, value, where, stacklevel=3)
         return cls(checkpoint=layer.stored, checkpoint_key=layer.key, **params)
 
     def to_module(self, *, device=None, dtype=None) -> RevIN:
@@ -647,11 +758,11 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         module = RevIN(
             self.n_variates_,
             affine=True,
-            eps=self.eps,
+            eps=self.eps_,
             device=device,
             dtype=dtype,
             eps_mode=self.eps_mode_,
-            center=self.center,
+            center=self.center_,
         )
         with torch.no_grad():
             module.gamma.copy_(torch.from_numpy(self.gamma_).unsqueeze(-1))
@@ -665,7 +776,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         # unpickled transformer reads the same parameters.
         state = dict(super().__getstate__())
         checkpoint = state.get("checkpoint")
-        if isinstance(checkpoint, (Mapping, torch.nn.Module)):
+        if isinstance(checkpoint, (Mapping, torch.nn.Module, ObjectWithModel)):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -673,6 +784,11 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             except ValueError:
                 return state  # unusable as a checkpoint: kept as given
             state["checkpoint"] = layer.stored
+            # The layer's state dict does not record eps and subtract_last:
+            # "auto" is kept as the values the checkpoint records.
+            for name, (value, _) in layer.recorded.items():
+                if state.get(name) == "auto":
+                    state[name] = value
         return state
 
     def __sklearn_tags__(self):
@@ -688,7 +804,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         resolve_device(self.device)
         # fit only reads X: it is written into only by fit_transform(copy=False).
         X = self._validate_X(X, reset=True, copy=self.copy or not transform)
-        self.n_variates_, self.n_steps_ = self._layout(X, self.n_variates)
+        self.n_variates_, self.n_steps_ = self._fit_layout(X)
         gamma, beta = self._source_affine(X)
         self.gamma_ = self._affine_parameter("gamma", gamma, 1.0)
         self.beta_ = self._affine_parameter("beta", beta, 0.0)
@@ -698,12 +814,24 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.mean_, self.scale_ = to_numpy(mean), to_numpy(scale)
         return out
 
+    def _fit_dask(self, X):
+        """Fit on dask X: the layout on a stand-in row, the statistics lazily.
+
+        The layout, the affine parameters and the feature count depend only on
+        X's shape and dtype; ``mean_`` and ``scale_`` become lazy dask arrays
+        with X's row chunks.
+        """
+        self._fit(_dask.stand_in(X), transform=False)
+        self.mean_, self.scale_ = _dask.instance_statistics(self, X)
+        return self
+
     def _validate_X(self, X, *, reset, copy):
         if is_tensor(X):
             X = _validate_tensor(X, name="X")
             _check_n_features(self, X, reset=reset)
             _check_feature_names(self, X, reset=reset)
         else:
+            check_array_namespace(X, estimator=type(self).__name__)
             X = validate_data(
                 self,
                 X,
@@ -723,27 +851,95 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             check_no_self_overlap(X)
         return X
 
+    def _fit_layout(self, X):
+        """Resolve passthrough and the names' layout; return (n_variates, n_steps)."""
+        names = getattr(self, "feature_names_in_", None)
+        self.passthrough_ = resolve_passthrough(self.passthrough, X.shape[-1], names)
+        if self.passthrough_.size and X.ndim != 2:
+            raise ValueError(
+                "passthrough selects columns of 2-D X; 3-D X of shape "
+                f"{tuple(X.shape)} holds windows only."
+            )
+        self.variate_names_ = None
+        n_variates = self.n_variates
+        named = None
+        if names is not None:
+            window_names = np.delete(np.asarray(names), self.passthrough_)
+            named = parse_input_names(window_names)
+        if named is not None:
+            if named.step_order != self.step_order:
+                raise ValueError(
+                    f"The column names put the steps {named.step_order} "
+                    f"({', '.join(map(str, window_names[:3]))}, ...), but "
+                    f"step_order={self.step_order!r}; pass "
+                    f"step_order={named.step_order!r}."
+                )
+            if named.variates is not None:
+                n_named = len(named.variates)
+                if n_variates is not None and n_variates != n_named:
+                    raise ValueError(
+                        f"n_variates={n_variates}, but the column names hold "
+                        f"{n_named} variate(s) of {named.n_steps} step(s) "
+                        f"each: {named.variates}."
+                    )
+                n_variates = n_named
+                self.variate_names_ = np.asarray(named.variates, dtype=object)
+        n_windows = X.shape[-1] - self.passthrough_.size
+        layout = self._layout((*X.shape[:-1], n_windows), n_variates)
+        if X.ndim == 2 and X.shape[1] == 1:
+            raise ValueError(_ONE_STEP.format(n_features=X.shape[-1]))
+        return layout
+
+    def _window_columns(self, ndim):
+        """Return the indices of X's window columns (last axis), oldest step first.
+
+        RevIN reads ``X[..., columns]``: the passthrough columns left out and,
+        with ``step_order="newest_first"``, each variate's steps reversed.
+        None when that is X itself.
+        """
+        newest_first = self.step_order == "newest_first"
+        if not self.passthrough_.size and not newest_first:
+            return None
+        if ndim == 3:  # no passthrough in 3-D; the steps are the last axis
+            columns = np.arange(self.n_steps_)
+        else:
+            columns = np.delete(np.arange(self.n_features_in_), self.passthrough_)
+        if newest_first:
+            columns = columns.reshape(-1, self.n_steps_)[:, ::-1].ravel()
+        return np.ascontiguousarray(columns)
+
     @staticmethod
-    def _layout(X, n_variates):
-        if X.ndim == 3:
-            if n_variates is not None and X.shape[1] != n_variates:
+    def _layout(shape, n_variates):
+        """Return (n_variates, n_steps) of windows of ``shape``, passthrough aside."""
+        if len(shape) == 3:
+            if n_variates is not None and shape[1] != n_variates:
+                hint = ""
+                if shape[2] == n_variates:
+                    hint = (
+                        f" Its last axis has {n_variates}: it looks time-major, "
+                        "(n_instances, n_steps, n_variates); pass "
+                        "X.transpose(0, 2, 1)."
+                    )
                 raise ValueError(
                     f"n_variates={n_variates}, but 3-D X of shape "
-                    f"{tuple(X.shape)} has {X.shape[1]} variate(s) on its middle "
-                    "axis (layout (n_instances, n_variates, n_steps))."
+                    f"{tuple(shape)} has {shape[1]} variate(s) on its middle "
+                    "axis (layout (n_instances, n_variates, n_steps))." + hint
                 )
-            return X.shape[1], X.shape[2]
+            return shape[1], shape[2]
         n_variates = 1 if n_variates is None else n_variates
-        if X.shape[1] % n_variates:
+        if shape[1] % n_variates:
             raise ValueError(
-                f"X has {X.shape[1]} feature(s), which is not divisible by "
+                f"X has {shape[1]} feature(s), which is not divisible by "
                 f"n_variates={n_variates}: 2-D X must hold n_variates * n_steps "
-                "columns, variate-major."
+                "columns, variate-major (not counting passthrough columns)."
             )
-        return n_variates, X.shape[1] // n_variates
+        return n_variates, shape[1] // n_variates
 
     def _check_layout(self, X):
-        layout = self._layout(X, self.n_variates_ if X.ndim == 2 else None)
+        n_windows = X.shape[-1] - (self.passthrough_.size if X.ndim == 2 else 0)
+        layout = self._layout(
+            (*X.shape[:-1], n_windows), self.n_variates_ if X.ndim == 2 else None
+        )
         if layout != (self.n_variates_, self.n_steps_):
             raise ValueError(
                 f"X of shape {tuple(X.shape)} holds {layout[0]} variate(s) x "
@@ -752,10 +948,14 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
 
     def _source_affine(self, X):
-        """Return gamma and beta, from the checkpoint if any; set ``eps_mode_``."""
+        """Return gamma and beta, from the checkpoint if any; resolve the settings.
+
+        Sets ``checkpoint_key_``, ``eps_``, ``eps_mode_``, ``center_``,
+        ``inverse_`` and ``settings_origin_``.
+        """
         if self.checkpoint is None:
             self.checkpoint_key_ = None
-            self.eps_mode_ = "clamp" if self.eps_mode == "auto" else self.eps_mode
+            self._resolve_settings(recorded={}, eps_mode="clamp", inverse="exact")
             return self.gamma, self.beta
         if self.gamma is not None or self.beta is not None:
             raise ValueError(
@@ -763,24 +963,46 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 "provides the learned gamma and beta; pass either checkpoint or "
                 "gamma/beta."
             )
-        layer = find_revin_layer(self.checkpoint, key=self.checkpoint_key)
         hint = ""
         if X.ndim == 2 and self.n_variates is None:
-            hint = (
-                f" For 2-D X pass n_variates={layer.n_variates} (the columns "
-                "are variate-major)."
-            )
-        layer.check_n_variates(self.n_variates_, hint=hint)
+            hint = " For 2-D X pass n_variates={found} (the columns are variate-major)."
+        layer = find_revin_layer(
+            self.checkpoint,
+            key=self.checkpoint_key,
+            n_variates=self.n_variates_,
+            hint=hint,
+        )
         self.checkpoint_key_ = layer.key
-        self.eps_mode_ = layer.eps_mode if self.eps_mode == "auto" else self.eps_mode
+        self._resolve_settings(
+            recorded=layer.recorded,
+            eps_mode=layer.eps_mode,
+            inverse=layer.source_inverse,
+        )
         return layer.gamma, layer.beta
+
+    def _resolve_settings(self, *, recorded, eps_mode, inverse):
+        """Resolve "auto" from what the checkpoint records, else the defaults."""
+        self.settings_origin_ = {}
+        for name, default in (("eps", 1e-5), ("center", "mean")):
+            given = getattr(self, name)
+            value, where = recorded.get(name, (None, None))
+            if given == "auto":
+                resolved = default if value is None else value
+                origin = "default" if value is None else f"checkpoint ({where})"
+            else:
+                resolved, origin = given, "parameter"
+                _warn_if_contradicted(name, given, value, where, stacklevel=7)
+            setattr(self, f"{name}_", resolved)
+            self.settings_origin_[name] = origin
+        self.eps_mode_ = eps_mode if self.eps_mode == "auto" else self.eps_mode
+        self.inverse_ = inverse if self.inverse == "source" else "exact"
 
     def _window_statistics(self, source):
         return window_statistics(
             source,
-            eps=self.eps,
+            eps=self.eps_,
             eps_mode=self.eps_mode_,
-            center=self.center,
+            center=self.center_,
             loc_dtype=_statistics_dtype(source),
         )
 
@@ -802,12 +1024,12 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"{name} must be finite; got {values.tolist()}.")
         if name != "gamma":
             return values
-        clamped = effective_gamma(torch.from_numpy(values), self.eps).numpy()
+        clamped = effective_gamma(torch.from_numpy(values), self.eps_).numpy()
         changed = np.flatnonzero(clamped != values)
         if changed.size:
             warnings.warn(
                 f"gamma has {changed.size} value(s) with magnitude below "
-                f"eps={self.eps} (variate(s) {changed.tolist()}); they are used "
+                f"eps={self.eps_} (variate(s) {changed.tolist()}); they are used "
                 "as +/-eps, keeping their sign (0 becomes +eps), so that the "
                 "inverse stays finite and exact.",
                 UserWarning,
@@ -815,14 +1037,37 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
         return clamped
 
-    def _normalize(self, X, *, copy, statistics_only=False, keep_statistics=True):
+    def _normalize(
+        self, X, *, copy, statistics_only=False, keep_statistics=True, gathered=False
+    ):
         """Normalize X; return the output and the statistics as tensors.
 
         Kept statistics are float64 (where the device has it): a float32 mean
         of windows far from zero would be off by up to half its last unit,
         many times the error of the normalized values, when other values
         (the targets) are normalized or mapped back with it.
+
+        Passthrough columns and newest-first steps are handled by reading the
+        window columns in RevIN's order (one copy) and writing the result back
+        in place; ``gathered=True`` says that X is already that copy.
         """
+        columns = None if gathered else self._window_columns(X.ndim)
+        if columns is not None:
+            index = columns
+            if is_tensor(X):
+                index = torch.as_tensor(columns, device=X.device)
+            out, mean, scale = self._normalize(
+                X[..., index],
+                copy=False,
+                statistics_only=statistics_only,
+                keep_statistics=keep_statistics,
+                gathered=True,
+            )
+            if statistics_only:
+                return None, mean, scale
+            target = (X.clone() if is_tensor(X) else X.copy()) if copy else X
+            target[..., index] = out
+            return target, mean, scale
         means, scales = [], []  # one entry per chunk of rows (see _apply)
 
         def compute(source, out):
@@ -836,9 +1081,9 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 source,
                 as_tensor_like(self.gamma_, source),
                 as_tensor_like(self.beta_, source),
-                eps=self.eps,
+                eps=self.eps_,
                 eps_mode=self.eps_mode_,
-                center=self.center,
+                center=self.center_,
                 out=out,
                 loc_dtype=_statistics_dtype(source) if keep_statistics else None,
             )
@@ -911,6 +1156,13 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _check_statistics(self, statistics):
         if statistics is None:
+            if not hasattr(self, "mean_"):
+                raise ValueError(
+                    "This transformer holds no statistics of its training "
+                    "windows (RevINRegressor.revin_ does not keep them); pass "
+                    "statistics=revin.instance_statistics(X_in) of the windows "
+                    "that X belongs to."
+                )
             return self.mean_, self.scale_
         if not isinstance(statistics, tuple) or len(statistics) != 2:
             raise ValueError(
@@ -972,6 +1224,19 @@ def _compensated_location(mean, scale, gamma, beta, dtype):
     return loc, beta - (mean - loc) * (gamma / np.asarray(scale, dtype=np.float64))
 
 
+def _warn_if_contradicted(name, given, recorded, where, *, stacklevel):
+    """Warn that a parameter the user set contradicts what the checkpoint records."""
+    if recorded is None or given == "auto" or given == recorded:
+        return
+    warnings.warn(
+        f"{name}={given!r} was given, but the checkpoint records "
+        f"{name}={recorded!r} ({where}); using {name}={given!r}. Leave "
+        f"{name}='auto' to use the recorded value.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+
+
 def _validate_tensor(X: torch.Tensor, *, name: str) -> torch.Tensor:
     """Check a tensor the way ``check_array`` checks an array, on its device."""
     if X.is_complex():
@@ -998,6 +1263,7 @@ def _validate_array(X, *, name: str, copy: bool):
     """Validate X for inverse_transform, which has no fixed width."""
     if is_tensor(X):
         return _validate_tensor(X, name=name)
+    check_array_namespace(X, estimator="RevINTransformer")
     return check_array(
         X,
         dtype=_FLOAT_DTYPES,

@@ -11,8 +11,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import _dask
+from ._layout import input_name, positions_of, target_name
 
-__all__ = ["make_windows"]
+__all__ = ["frame_library", "make_windows"]
 
 
 def make_windows(
@@ -42,7 +43,10 @@ def make_windows(
     window : int
         Number of steps in each input window, at least 1.
     horizon : int
-        Number of steps to forecast after each window, at least 1.
+        Number of steps to forecast after each window. ``0`` gives the
+        windows to forecast from beyond the data: every window of the series,
+        the last one ending at its last value (with ``step=1``), and a ``Y``
+        with no columns.
     step : int, default=1
         Distance in steps between the starts of consecutive windows.
     target : int, str or sequence of them, default=None
@@ -54,7 +58,7 @@ def make_windows(
     X : ndarray, pandas.DataFrame or polars.DataFrame of shape \
             (n_windows, n_variates * window)
         Input windows, with ``n_windows = (n_times - window - horizon) // step
-        + 1``.
+        + 1``. Row ``i`` ends at time ``i * step + window - 1``.
     Y : ndarray, pandas.DataFrame or polars.DataFrame of shape \
             (n_windows, n_targets * horizon)
         The ``horizon`` values after each window, for each target variate.
@@ -110,12 +114,21 @@ def make_windows(
     >>> X, Y = make_windows(pd.Series([1.0, 2.0, 3.0, 4.0], name="co2"), 2, 1)
     >>> list(X.columns), list(Y.columns)
     (['co2[t-1]', 'co2[t]'], ['co2[t+1]'])
+
+    ``horizon=0`` gives the last window, to forecast what comes after the data:
+
+    >>> X_last, _ = make_windows(pd.Series([1.0, 2.0, 3.0, 4.0], name="co2"), 2, 0)
+    >>> X_last.iloc[[-1]]
+       co2[t-1]  co2[t]
+    3       3.0     4.0
     """
-    if _dask.is_dask_collection(series):
-        return _dask.make_windows(series, window, horizon, step=step, target=target)
     window = _check_positive_int(window, "window")
-    horizon = _check_positive_int(horizon, "horizon")
+    horizon = _check_positive_int(horizon, "horizon", minimum=0)
     step = _check_positive_int(step, "step")
+    if _dask.is_dask_collection(series):
+        return _dask.make_windows(
+            series, window, horizon, step=step, target=target, windowing=make_windows
+        )
     values, names, index, library = _as_time_by_variate(series)
     targets = _resolve_target(target, names, values.shape[1])
 
@@ -142,11 +155,11 @@ def make_windows(
         else [names[position] for position in targets]
     )
     x_names = [
-        f"{name}[t-{lag}]" if lag else f"{name}[t]"
-        for name in names
-        for lag in range(window - 1, -1, -1)
+        input_name(name, lag) for name in names for lag in range(window - 1, -1, -1)
     ]
-    y_names = [f"{name}[t+{h}]" for name in target_names for h in range(1, horizon + 1)]
+    y_names = [
+        target_name(name, h) for name in target_names for h in range(1, horizon + 1)
+    ]
     if library == "pandas":
         import pandas as pd
 
@@ -163,10 +176,18 @@ def make_windows(
     )
 
 
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+def _check_positive_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
     return int(value)
+
+
+def frame_library(obj) -> str | None:
+    """Return "pandas" or "polars" for a DataFrame or Series of it, else None."""
+    for library in ("pandas", "polars"):
+        if _is_frame_of(obj, library):
+            return library
+    return None
 
 
 def _is_frame_of(series, library: str) -> bool:
@@ -220,26 +241,16 @@ def _resolve_target(target, names, n_variates):
         requested = list(target)
     if not requested:
         raise ValueError("target must name at least one variate; got an empty list.")
-    positions = []
-    for item in requested:
-        if isinstance(item, str):
-            if names is None or item not in names:
-                known = "it has no column names" if names is None else names
-                raise ValueError(
-                    f"target {item!r} is not a variate of the series ({known})."
-                )
-            positions.append(names.index(item))
-        elif isinstance(item, Integral) and not isinstance(item, bool):
-            if not -n_variates <= item < n_variates:
-                raise ValueError(
-                    f"target {item} is out of range for a series with "
-                    f"{n_variates} variate(s)."
-                )
-            positions.append(int(item) % n_variates)
-        else:
-            raise ValueError(
-                f"target must be variate positions or column names; got {item!r}."
-            )
+    positions = positions_of(
+        requested,
+        names,
+        n_variates,
+        label="target",
+        member="a variate of the series",
+        unnamed="it has no column names",
+        holder=f"a series with {n_variates} variate(s)",
+        kinds="variate positions or column names",
+    )
     if len(set(positions)) != len(positions):
         raise ValueError(f"target must not repeat a variate; got {requested!r}.")
     if len(positions) == 1:  # a basic index: Y stays a view of the series

@@ -36,6 +36,7 @@ __all__ = ["CASES", "Case", "Forecasts", "compare", "format_table", "main"]
 
 TRAIN_FRACTION = 0.7
 NAIVE = "naive (last value)"
+DIFFERENCED = "Ridge on differences"
 PLOTTED_MODEL = "RandomForest"
 
 
@@ -389,7 +390,32 @@ def _prepare(case: Case):
     naive = np.repeat(X_test[:, [last_column]], case.horizon, axis=1)
     forecasts.predictions[NAIVE] = naive
     forecasts.mse[NAIVE] = float(np.mean((naive - Y_test) ** 2))
+    differenced = differenced_forecast(
+        X_train, Y_train, X_test, window=case.window, target_column=last_column
+    )
+    forecasts.predictions[DIFFERENCED] = differenced
+    forecasts.mse[DIFFERENCED] = float(np.mean((differenced - Y_test) ** 2))
     return forecasts, (X_train, Y_train, X_test)
+
+
+def differenced_forecast(X_train, Y_train, X_test, *, window, target_column):
+    """Ridge on differences: each window and target less the window's last value.
+
+    The baseline a forecaster would try before RevIN: ``y - last value``, the
+    level removed by subtraction, not rescaled (each variate of a window less
+    its own last value, the targets less the target variate's).
+    """
+    n_variates = X_train.shape[1] // window
+
+    def last_values(X):
+        return np.repeat(X[:, window - 1 :: window], window, axis=1)[
+            :, : n_variates * window
+        ]
+
+    model = Ridge().fit(
+        X_train - last_values(X_train), Y_train - X_train[:, [target_column]]
+    )
+    return model.predict(X_test - last_values(X_test)) + X_test[:, [target_column]]
 
 
 def _progress_bar(total: int, *, enabled: bool):

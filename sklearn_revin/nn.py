@@ -84,11 +84,12 @@ class RevIN(nn.Module):
         Device of the parameters.
     dtype : torch.dtype, optional
         Dtype of the parameters.
-    eps_mode : {"clamp", "add"}, default="clamp"
+    eps_mode : {"clamp", "add", "add_std"}, default="clamp"
         Keyword only. ``"clamp"`` scales by ``sqrt(max(var, eps))``, as the
         reference layer; ``"add"`` by ``sqrt(var + eps)``, as the original
-        RevIN, PatchTST, Time-Series-Library, darts and neuralforecast. The
-        reverse function is exact either way.
+        RevIN, PatchTST, Time-Series-Library, darts and neuralforecast;
+        ``"add_std"`` by ``sqrt(var) + eps``, as tsai. The reverse function is
+        exact either way.
     center : {"mean", "last"}, default="mean"
         Keyword only. Subtract each window's mean, or its last observed value
         (``subtract_last=True`` in PatchTST and Time-Series-Library); the

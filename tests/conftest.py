@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 settings.register_profile(
     "default",
@@ -58,3 +59,45 @@ def numpy_revin(windows, gamma=None, beta=None, eps=1e-5):
     scale = np.sqrt(np.maximum(variance, eps))
     normalized = (windows - mean[..., None]) / scale[..., None]
     return normalized * gamma[:, None] + beta[:, None], mean, scale
+
+
+@st.composite
+def strided_views(draw, *, ndim=2, max_side=6):
+    """A float base array and a function giving a strided view of any array like it.
+
+    Each axis is sliced with a step in -3..3 (0 excluded) from an offset, so
+    that the view has positive or negative strides and gaps; the base is in C
+    or Fortran order, and a 2-D view may be transposed. Returns ``(base,
+    view_of)``: ``view_of(base)`` is the view, and ``view_of(other)`` the same
+    elements of another array of base's shape.
+    """
+    lengths = draw(st.lists(st.integers(1, max_side), min_size=ndim, max_size=ndim))
+    steps = draw(
+        st.lists(st.sampled_from([-3, -2, -1, 1, 2, 3]), min_size=ndim, max_size=ndim)
+    )
+    offsets = draw(st.lists(st.integers(0, 2), min_size=ndim, max_size=ndim))
+    order = draw(st.sampled_from("CF"))
+    transpose = ndim == 2 and draw(st.booleans())
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.RandomState(seed)
+    base_shape = tuple(
+        offset + length * abs(step) + 1
+        for offset, length, step in zip(offsets, lengths, steps, strict=True)
+    )
+    base = np.asarray(
+        rng.normal(size=base_shape) * rng.uniform(0.5, 5) + rng.uniform(-50, 50),
+        dtype=dtype,
+        order=order,
+    )
+    key = tuple(
+        slice(offset, offset + length * abs(step), abs(step))
+        for offset, length, step in zip(offsets, lengths, steps, strict=True)
+    )
+    flips = tuple(slice(None, None, -1 if step < 0 else 1) for step in steps)
+
+    def view_of(array):
+        view = array[key][flips]
+        return view.T if transpose else view
+
+    return base, view_of

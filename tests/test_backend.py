@@ -5,20 +5,29 @@ chunk planner, its chunking on the CPU stand-in and the transformer's dispatch
 to it are checked with mocks.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
-from numpy.testing import assert_allclose
+from conftest import strided_views
+from hypothesis import given
+from numpy.testing import assert_allclose, assert_array_equal
 
 from sklearn_revin import RevINTransformer, _backend, _transformer
 from sklearn_revin._backend import (
+    array_api_tensors,
     as_tensor_like,
+    check_array_namespace,
     empty_like,
     plan_row_chunks,
     resolve_device,
     run_on_device,
     shares_memory,
     stream_rows,
+    to_host,
+    to_tensor,
+    torch_can_view,
 )
 
 
@@ -91,6 +100,60 @@ def test_shares_memory():
     assert not shares_memory(tensor, np.zeros(3))
 
 
+@given(case=strided_views(ndim=3))
+def test_to_tensor_views_any_positive_strides_and_copies_negative_ones(case):
+    """Check values, and that only arrays torch cannot view are copied.
+
+    Slices, gaps, transposes and Fortran order are viewed as they are (the
+    tensor shares the array's memory); negative strides (reversed views) are
+    copied, as torch has no negative strides.
+    """
+    base, view_of = case
+    view = view_of(base)
+    tensor = to_tensor(view, torch.device("cpu"))
+    assert tensor.shape == view.shape
+    assert_array_equal(tensor.numpy(), view)
+    viewable = all(stride >= 0 for stride in view.strides)
+    assert torch_can_view(view) == viewable
+    assert shares_memory(tensor, base) == viewable
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.zeros(5, dtype=[("a", "f8"), ("b", "i4")])["a"],  # stride 12, item 8
+        np.arange(6.0).astype(">f8"),  # non-native byte order
+        np.arange(12.0).reshape(3, 4)[::-1, ::-2],
+    ],
+    ids=["structured-field", "big-endian", "reversed"],
+)
+def test_to_tensor_copies_what_torch_cannot_view(array):
+    """Check that the arrays torch.from_numpy refuses become equal tensors."""
+    assert not torch_can_view(array)
+    tensor = to_tensor(array, torch.device("cpu"))
+    assert_array_equal(tensor.numpy(), array)
+    assert not np.may_share_memory(tensor.numpy(), array)
+
+
+def test_to_tensor_read_only_reversed_view_stays_unwritten():
+    """Check that a read-only reversed view converts silently, without writes."""
+    array = np.arange(8.0)
+    array.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tensor = to_tensor(array[::-1], torch.device("cpu"))
+    assert_array_equal(tensor.numpy(), np.arange(8.0)[::-1])
+
+
+def test_as_tensor_like_accepts_reversed_values():
+    """Check that reversed per-variate values convert on the CPU path."""
+    like = torch.zeros(3, dtype=torch.float64)
+    values = np.array([1.0, 2.0, 3.0])[::-1]
+    assert_array_equal(as_tensor_like(values, like).numpy(), [3.0, 2.0, 1.0])
+    meta = torch.zeros(3, device="meta")
+    assert as_tensor_like(values, meta).device.type == "meta"
+
+
 def double(source, out):
     """A row-wise compute for run_on_device: out = 2 * source."""
     return torch.mul(source, 2, out=out) if out is not None else source * 2
@@ -109,6 +172,53 @@ def test_run_on_device_numpy_copy_semantics(copy):
     assert_allclose(result, 2 * original)
     assert (result is X) == (not copy)
     assert_allclose(X, original if copy else 2 * original)
+
+
+@given(case=strided_views())
+def test_run_on_device_copy_semantics_hold_for_any_strides(case):
+    """Check copy=True/False on strided views of a larger array.
+
+    copy=False returns the view itself holding the result, and writes nowhere
+    else in the base array, whether the view is computed in place (torch views
+    it) or in a copy written back (negative strides, or a layout that cannot
+    be viewed as windows); copy=True writes nowhere.
+    """
+    base, view_of = case
+    original = base.copy()
+    for copy in (True, False):
+        view = view_of(base)
+        windows = view.reshape(view.shape[0], 1, -1)
+        result = run_on_device(
+            view, windows, double, device=torch.device("cpu"), copy=copy
+        )
+        assert_array_equal(result, 2 * view_of(original))
+        assert (result is view) == (not copy)
+    expected = original.copy()
+    view_of(expected)[...] *= 2
+    assert_array_equal(base, expected)
+
+
+@pytest.mark.parametrize("copy", [True, False])
+def test_run_on_device_streaming_writes_back_into_unviewable_x(monkeypatch, copy):
+    """Check the NumPy-through-CUDA path with X that its windows do not view.
+
+    run_on_device takes windows that are not a view of X (a layout that
+    cannot be reshaped without a copy): with copy=False the streamed result
+    must still land in X. The pipeline runs on its CPU stand-in.
+    """
+
+    def fake_stream_rows(compute, source, out, device, **kwargs):
+        stream_rows(compute, source, out, torch.device("cpu"), rows_per_chunk=2)
+
+    monkeypatch.setattr(_backend, "stream_rows", fake_stream_rows)
+    X = np.arange(24.0).reshape(6, 4)
+    windows = X.reshape(6, 2, 2).copy()
+    result = run_on_device(
+        X, windows, double, device=torch.device("cuda"), copy=copy, row_chunks=True
+    )
+    assert_array_equal(result, 2 * np.arange(24.0).reshape(6, 4))
+    assert (result is X) == (not copy)
+    assert_array_equal(X, np.arange(24.0).reshape(6, 4) * (1 if copy else 2))
 
 
 @pytest.mark.parametrize("copy", [True, False])
@@ -248,3 +358,17 @@ def test_transformer_streams_numpy_through_cuda_in_chunks(monkeypatch, copy):
     assert_allclose(revin.scale_, expected.scale_)
     revin.fit(X)  # statistics only, streamed too
     assert_allclose(revin.mean_, expected.mean_)
+
+
+def test_array_api_helpers_without_dispatch_leave_everything_to_numpy():
+    """Check that with dispatch off tensors are not special and nothing is refused.
+
+    The behaviour under dispatch is tested in test_array_api.py, in an
+    interpreter with SCIPY_ARRAY_API=1, which scikit-learn needs to enable it.
+    """
+    strict = pytest.importorskip("array_api_strict")
+    arrays = (torch.zeros(2), np.zeros(2), strict.asarray([1.0]), [1.0])
+    assert not array_api_tensors(*arrays, estimator="RevINRegressor")
+    check_array_namespace(*arrays, estimator="RevINRegressor")
+    assert isinstance(to_host(torch.ones(2, requires_grad=True)), np.ndarray)
+    assert to_host(arrays[2]) is arrays[2]

@@ -6,10 +6,15 @@ follows. The reference formulas are transcribed from those files, in their
 (batch, time, channels) layout, and never call this package.
 """
 
+import importlib
 import io
+import os
 import pickle
 import re
+import subprocess
 import sys
+import tracemalloc
+import types
 import warnings
 import zipfile
 
@@ -171,13 +176,13 @@ def _timemixer_state_dict(weight, bias, n_scales=1):
     return state_dict
 
 
-def _darts_checkpoint(weight, bias, past_covariates=False):
+def _darts_checkpoint(weight, bias):
     """A unit8co/darts Lightning checkpoint of a model with RIN.
 
     darts/models/forecasting/pl_forecasting_module.py holds ``self.rin =
-    RINorm(...)`` (darts/models/components/layer_norm_variants.py), whose
-    series parameters stay at ``rin.affine_weight`` and whose covariate groups
-    are ``rin.past_cov_norm`` and ``rin.future_cov_norm``.
+    RINorm(input_dim=self.n_targets)`` (darts/models/components/
+    layer_norm_variants.py), one layer over the target components: darts
+    normalizes no covariates.
     """
     state_dict = {
         "rin.affine_weight": weight.clone(),
@@ -185,9 +190,6 @@ def _darts_checkpoint(weight, bias, past_covariates=False):
         "encoders.0.dense.0.weight": torch.randn(16, 12),
         "decoders.0.dense.0.weight": torch.randn(8, 16),
     }
-    if past_covariates:
-        state_dict["rin.past_cov_norm.affine_weight"] = torch.ones(2)
-        state_dict["rin.past_cov_norm.affine_bias"] = torch.zeros(2)
     return _lightning(state_dict)
 
 
@@ -341,6 +343,86 @@ def test_checkpoint_affine_family_matches_project_formula(source, small):
         clamped = RevINTransformer(checkpoint=build(weight, bias), eps_mode="clamp")
         difference = np.abs(clamped.fit_transform(X) - _btc(expected)).max()
         assert difference > 1e-2
+
+
+@pytest.mark.parametrize("source", list(_AFFINE_SOURCES))
+@pytest.mark.parametrize("eps", [1e-5, 0.1])
+def test_checkpoint_source_inverse_matches_project_denorm(source, eps):
+    """Check inverse="source" divides by affine_weight + eps**2, as the projects."""
+    rng = np.random.RandomState(5)
+    build, _ = _AFFINE_SOURCES[source]
+    weight, bias = _affine(rng, 3, dtype=torch.float64)
+    X = _windows(rng, small=True)
+    Y = rng.standard_normal((X.shape[0], 3, 5))
+    _, denormalize = original_revin(_btc(X), weight.numpy(), bias.numpy(), eps=eps)
+
+    revin = RevINTransformer(checkpoint=build(weight, bias), eps=eps, inverse="source")
+    revin.fit(X)
+
+    assert revin.inverse_ == "eps_squared"
+    expected = _btc(denormalize(_btc(Y)))
+    assert_allclose(revin.inverse_transform(Y), expected, rtol=1e-12)
+    exact = RevINTransformer(checkpoint=build(weight, bias), eps=eps).fit(X)
+    assert exact.inverse_ == "exact"
+    assert_allclose(exact.inverse_transform(exact.transform(X)), X, rtol=1e-12)
+    if eps == 0.1:  # eps**2 = 1e-2 sets the two apart
+        assert np.abs(exact.inverse_transform(Y) - expected).max() > 1e-3
+
+
+def tsai_revin(x, weight, bias, eps=EPS, subtract_last=False):
+    """RevIN of timeseriesAI/tsai tsai/models/layers.py, on (batch, vars, steps).
+
+    ``weight`` and ``bias`` have shape (1, vars, 1); eps is added to the
+    standard deviation. Returns the normalized windows and the denormalize.
+    """
+    sub = x[..., -1:] if subtract_last else x.mean(axis=-1, keepdims=True)
+    std = x.std(axis=-1, keepdims=True) + eps  # unbiased=False
+    normalized = (x - sub) / std * weight + bias
+
+    def denormalize(y):
+        return (y - bias) / weight * std + sub
+
+    return normalized, denormalize
+
+
+@pytest.mark.parametrize("small", [False, True])
+@pytest.mark.parametrize("subtract_last", [False, True])
+def test_checkpoint_tsai_revin_matches_tsai_formula(small, subtract_last):
+    """Check tsai's revin_layer.weight/bias (1, V, 1): std + eps, exact inverse."""
+    rng = np.random.RandomState(6)
+    weight, bias = _affine(rng, 3, dtype=torch.float64)
+    state_dict = {
+        "model.revin_layer.weight": weight.reshape(1, 3, 1),
+        "model.revin_layer.bias": bias.reshape(1, 3, 1),
+        "model.head.linear.weight": torch.ones(3, 1),  # not a RevIN: no 'revin'
+        "model.head.linear.bias": torch.ones(3, 1),
+        "model.W_P.weight": torch.ones(1, 3, 1),
+        "model.W_P.bias": torch.ones(1, 3, 1),
+    }
+    X = _windows(rng, small=small)
+    Y = rng.standard_normal((X.shape[0], 3, 5))
+    w, b = weight.numpy().reshape(1, 3, 1), bias.numpy().reshape(1, 3, 1)
+    expected, denormalize = tsai_revin(X, w, b, subtract_last=subtract_last)
+    center = "last" if subtract_last else "auto"
+
+    revin = RevINTransformer(checkpoint=state_dict, center=center, inverse="source")
+    revin.fit(X)
+
+    assert revin.checkpoint_key_ == "model.revin_layer"
+    assert (revin.eps_mode_, revin.inverse_) == ("add_std", "exact")
+    assert_allclose(revin.transform(X), expected, rtol=1e-9, atol=1e-9)
+    assert_allclose(revin.inverse_transform(Y), denormalize(Y), rtol=1e-10)
+    assert_allclose(revin.inverse_transform(revin.transform(X)), X, rtol=1e-12)
+
+
+def test_checkpoint_tsai_names_need_a_revin_layer_and_both_parameters():
+    """Check weight/bias (1, V, 1) count only in a layer named for RevIN, in pairs."""
+    head = {"head.weight": torch.ones(1, 3, 1), "head.bias": torch.ones(1, 3, 1)}
+    with pytest.raises(ValueError, match="Found no RevIN layer"):
+        RevINTransformer(checkpoint=head).fit(np.ones((2, 3, 4)))
+    half = {"model.revin_layer.weight": torch.ones(1, 3, 1)}
+    with pytest.raises(ValueError, match=r"has no partner 'model.revin_layer.bias'"):
+        RevINTransformer(checkpoint=half).fit(np.ones((2, 3, 4)))
 
 
 @pytest.mark.parametrize("source", ["PatchTST", "Time-Series-Library Normalize"])
@@ -547,19 +629,6 @@ def test_checkpoint_several_layers_lists_them_and_asks_for_key():
             assert repr(key) in message
         revin = RevINTransformer(checkpoint=checkpoint, checkpoint_key=keys[1])
         assert revin.fit(X).checkpoint_key_ == keys[1]
-
-
-def test_checkpoint_darts_covariate_groups_are_several_layers():
-    """Check darts' RINorm with a covariate group asks which layer to use."""
-    rng = np.random.RandomState(11)
-    weight, bias = _affine(rng, 3)
-    checkpoint = _darts_checkpoint(weight, bias, past_covariates=True)
-    X = _windows(rng)
-
-    with pytest.raises(ValueError, match=r"'rin'.*'rin.past_cov_norm'"):
-        RevINTransformer(checkpoint=checkpoint).fit(X)
-    revin = RevINTransformer(checkpoint=checkpoint, checkpoint_key="rin").fit(X)
-    assert_array_equal(revin.gamma_, weight.double().numpy())
 
 
 def test_checkpoint_key_suffix_ambiguous_is_an_error():
@@ -816,30 +885,168 @@ def _raw_pickle_protocol_5_with_payload(path, target):
     path.write_bytes(pickle.dumps(_CreatesFile(str(target)), protocol=5))
 
 
-@pytest.mark.parametrize(
-    "write",
-    [
-        _torch_file_with_payload,
-        _torch_file_with_weights_and_payload,
-        _raw_pickle_with_payload,
-        _raw_pickle_protocol_5_with_payload,
-    ],
-)
+class _LookalikeModule:
+    """A module named like a library's, present only while a test pickles."""
+
+    def __init__(self, name, **attributes):
+        self.module = types.ModuleType(name)
+        for attribute, value in attributes.items():
+            value.__module__ = name
+            value.__qualname__ = attribute
+            setattr(self.module, attribute, value)
+
+    def __enter__(self):
+        sys.modules[self.module.__name__] = self.module
+        return self.module
+
+    def __exit__(self, *exc_info):
+        del sys.modules[self.module.__name__]
+
+
+def _torch_file_with_payload_behind_a_loss(path, target):
+    # A GLOBAL named like a loss class (as Lightning hyper-parameters hold
+    # one) whose REDUCE argument calls io.open: hidden behind a class name.
+    class MAE:
+        def __init__(self, *args):
+            pass
+
+        def __reduce__(self):
+            return (type(self), (_CreatesFile(str(target)),))
+
+    with _LookalikeModule("neuralforecast_lookalike_losses", MAE=MAE) as module:
+        torch.save(
+            {
+                "state_dict": {
+                    "revin.gamma": torch.ones(3, 1),
+                    "revin.beta": torch.ones(3, 1),
+                },
+                "hyper_parameters": {"loss": module.MAE()},
+            },
+            path,
+        )
+
+
+def _torch_file_with_os_system_behind_a_loss(path, target):
+    # The same with os.system (posix.system when pickled) in the REDUCE.
+    class _System:
+        def __reduce__(self):
+            return (os.system, (f"touch {target}",))
+
+    class MAE:
+        def __init__(self, *args):
+            pass
+
+        def __reduce__(self):
+            return (type(self), (_System(),))
+
+    with _LookalikeModule("neuralforecast_lookalike_losses", MAE=MAE) as module:
+        torch.save(
+            {"state_dict": {"revin.gamma": torch.ones(3, 1)}, "loss": module.MAE()},
+            path,
+        )
+
+
+def _torch_file_calling_a_function_named_like_a_library(path, target):
+    # A lowercase name (a function, not a class) outside the blocked modules.
+    def build_model(*args):
+        return open(*args)  # what the real function would do
+
+    class Model:
+        def __reduce__(self):
+            return (build_model, (str(target), "w"))
+
+    with _LookalikeModule("darts_lookalike_utils", build_model=build_model):
+        torch.save(
+            {"state_dict": {"revin.gamma": torch.ones(3, 1)}, "m": Model()}, path
+        )
+
+
+_PAYLOADS = [
+    _torch_file_with_payload,
+    _torch_file_with_weights_and_payload,
+    _torch_file_with_payload_behind_a_loss,
+    _torch_file_with_os_system_behind_a_loss,
+    _torch_file_calling_a_function_named_like_a_library,
+    _raw_pickle_with_payload,
+    _raw_pickle_protocol_5_with_payload,
+]
+# The format is told by the bytes: a payload is refused under every name, and
+# as the model file of a NeuralForecast.save directory ("/").
+_EXTENSIONS = [".pt", ".pth", ".ckpt", ".pth.tar", ".bin", ".safetensors", "", "/"]
+
+
+@pytest.mark.parametrize("write", _PAYLOADS)
+@pytest.mark.parametrize("extension", _EXTENSIONS)
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
-def test_checkpoint_crafted_pickle_is_refused_and_never_run(tmp_path, write):
+def test_checkpoint_crafted_pickle_is_refused_and_never_run(tmp_path, write, extension):
     """Check a pickle whose loading would create a file is refused, file absent."""
     target = tmp_path / "pwned.txt"
-    path = tmp_path / "model.pt"
-    write(path, target)
+    path = tmp_path / f"model{extension}"
+    if extension == "/":
+        path.mkdir()
+        write(path / "PatchTST_0.safetensors", target)
+    else:
+        write(path, target)
 
     with pytest.raises(ValueError, match="Refused to load") as excinfo:
         RevINTransformer(checkpoint=path).fit(np.ones((2, 4)))
     assert "weights_only=True" in str(excinfo.value)
-    if write is not _raw_pickle_protocol_5_with_payload:
+    if write is _torch_file_calling_a_function_named_like_a_library:
+        assert "darts_lookalike_utils.build_model, a function" in str(excinfo.value)
+    elif write is _torch_file_with_os_system_behind_a_loss:
+        assert f"{os.system.__module__}.system" in str(excinfo.value)
+    elif write is not _raw_pickle_protocol_5_with_payload:
         assert "io.open" in str(excinfo.value)  # what builtins.open pickles as
     assert not target.exists()
     with pytest.raises(ValueError, match="Refused to load"):
         RevINTransformer.from_checkpoint(path)
+    assert not target.exists()
+
+
+class _Calls:
+    """Unpickling this object calls ``function(*args)``."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return (self.function, self.args)
+
+
+@pytest.mark.parametrize(
+    ("function", "named"),
+    [
+        (eval, "builtins.eval"),
+        (exec, "builtins.exec"),
+        (getattr, "builtins.getattr"),
+        (subprocess.Popen, "subprocess.Popen"),
+        (importlib.import_module, "importlib.import_module"),
+    ],
+)
+@pytest.mark.parametrize("extension", [".ckpt", ".safetensors"])
+def test_checkpoint_callables_are_refused_with_the_reason(
+    tmp_path, function, named, extension
+):
+    """Check eval, exec, builtins, subprocess, importlib: refused, named, not run."""
+    target = tmp_path / "pwned.txt"
+    args = {
+        "builtins.eval": (f"open({str(target)!r}, 'w')",),
+        "builtins.exec": (f"open({str(target)!r}, 'w')",),
+        "builtins.getattr": (str, "join"),
+        "subprocess.Popen": (["touch", str(target)],),
+        "importlib.import_module": ("this",),
+    }[named]
+    path = tmp_path / f"model{extension}"
+    torch.save(
+        {"state_dict": {"revin.gamma": torch.ones(3, 1)}, "x": _Calls(function, *args)},
+        path,
+    )
+
+    with pytest.raises(ValueError, match="Refused to load") as excinfo:
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+
+    assert named in str(excinfo.value)
+    assert "run commands or code" in str(excinfo.value)
     assert not target.exists()
 
 
@@ -856,6 +1063,350 @@ def test_checkpoint_crafted_pickle_payload_is_real(tmp_path):
     pickle.loads(data).close()  # what an unrestricted load would do
 
     assert target.exists()
+
+
+_IMPORTED_MODULE = """
+from pathlib import Path
+Path({imported!r}).touch()  # importing this module runs code
+
+
+class MAE:
+    def __init__(self, *args):
+        Path({ran!r}).touch()
+
+    def __setstate__(self, state):
+        Path({ran!r}).touch()
+
+    def __reduce__(self):
+        return (MAE, ())
+"""
+
+
+def test_checkpoint_named_classes_become_stand_ins_never_imported(
+    tmp_path, monkeypatch
+):
+    """Check a class a pickle names is neither imported nor run, and tensors load."""
+    imported, ran = tmp_path / "imported.txt", tmp_path / "ran.txt"
+    package = tmp_path / "code"
+    package.mkdir()
+    (package / "lookalike_losses.py").write_text(
+        _IMPORTED_MODULE.format(imported=str(imported), ran=str(ran))
+    )
+    monkeypatch.syspath_prepend(str(package))
+    import lookalike_losses  # noqa: F401 (to pickle its class)
+
+    path = tmp_path / "lightning.ckpt"
+    torch.save(
+        _lightning(
+            {"revin.gamma": torch.full((3, 1), 2.0), "revin.beta": torch.ones(3, 1)}
+        )
+        | {"hyper_parameters": {"loss": sys.modules["lookalike_losses"].MAE()}},
+        path,
+    )
+    del sys.modules["lookalike_losses"]
+    imported.unlink()
+    ran.unlink()
+
+    revin = RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+
+    assert_array_equal(revin.gamma_, [2.0, 2.0, 2.0])
+    assert "lookalike_losses" not in sys.modules
+    assert not imported.exists()
+    assert not ran.exists()
+
+
+def test_checkpoint_container_classes_become_plain_containers(tmp_path):
+    """Check dict and list subclasses (Lightning's AttributeDict) load as plain ones."""
+    attribute_dict = type("AttributeDict", (dict,), {})
+    items = type("L", (list,), {})
+    path = tmp_path / "lightning.ckpt"
+    with _LookalikeModule(
+        "lookalike_fabric", AttributeDict=attribute_dict, L=items
+    ) as module:
+        hyper_parameters = module.AttributeDict(revin_subtract_last=True)
+        hyper_parameters["callbacks"] = module.L([1, 2])
+        state_dict = {"revin.gamma": torch.ones(3, 1), "revin.beta": torch.ones(3, 1)}
+        torch.save(
+            _lightning(state_dict) | {"hyper_parameters": hyper_parameters}, path
+        )
+
+    revin = RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+
+    assert revin.center_ == "last"
+    assert "revin_subtract_last=True" in revin.settings_origin_["center"]
+
+
+def test_checkpoint_legacy_torch_file_with_a_class_is_refused(tmp_path):
+    """Check the legacy format gets no stand-ins: refused, naming the class."""
+    path = tmp_path / "legacy.pt"
+    with _LookalikeModule("lookalike_config", Config=type("Config", (), {})) as m:
+        torch.save(
+            {"revin.gamma": torch.ones(3, 1), "cfg": m.Config()},
+            path,
+            _use_new_zipfile_serialization=False,
+        )
+    with pytest.raises(ValueError, match=r"Refused to load.*lookalike_config.Config"):
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+
+
+@pytest.mark.parametrize("name", ["weights.safetensors", "model.ckpt", "model"])
+def test_checkpoint_format_is_told_by_the_bytes(tmp_path, name):
+    """Check safetensors, zip and legacy torch files load under any name."""
+    state_dict = {
+        "revin.gamma": torch.full((3, 1), 2.0),
+        "revin.beta": torch.ones(3, 1),
+    }
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    writers = {
+        "zip": lambda path: torch.save(state_dict, path),
+        "legacy": lambda path: torch.save(
+            state_dict, path, _use_new_zipfile_serialization=False
+        ),
+        "safetensors": lambda path: safetensors_torch.save_file(state_dict, str(path)),
+    }
+    for kind, write in writers.items():
+        path = tmp_path / kind / name
+        path.parent.mkdir()
+        write(path)
+        revin = RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+        assert_array_equal(revin.gamma_, [2.0, 2.0, 2.0])
+
+
+def test_checkpoint_fifo_device_and_directory_are_clear_errors(tmp_path):
+    """Check a FIFO or a device is refused unopened (no hang), a directory listed."""
+    fifo = tmp_path / "pipe.pt"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file \\(it is a FIFO\\)"):
+        RevINTransformer(checkpoint=fifo).fit(np.ones((2, 4)))
+    with pytest.raises(ValueError, match="it is a device"):
+        RevINTransformer(checkpoint="/dev/null").fit(np.ones((2, 4)))
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(ValueError, match=r"is a directory.*holds notes.txt, pipe.pt"):
+        RevINTransformer(checkpoint=tmp_path).fit(np.ones((2, 4)))
+
+
+def test_checkpoint_neuralforecast_save_directory_layout(tmp_path):
+    """Check a directory with one <Model>_<n>.safetensors loads it; several list."""
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    layer = {
+        "norm.affine_weight": torch.ones(1, 1, 3) * 2,
+        "norm.affine_bias": torch.zeros(1, 1, 3),
+    }
+    safetensors_torch.save_file(layer, str(tmp_path / "TSMixer_0.safetensors"))
+    (tmp_path / "configuration.json").write_text("{}")
+
+    revin = RevINTransformer(checkpoint=tmp_path).fit(np.ones((2, 3, 4)))
+    assert_array_equal(revin.gamma_, [2.0, 2.0, 2.0])
+
+    safetensors_torch.save_file(layer, str(tmp_path / "PatchTST_1.safetensors"))
+    with pytest.raises(
+        ValueError,
+        match=r"holds 2 model files: PatchTST_1.safetensors, TSMixer_0.safetensors",
+    ):
+        RevINTransformer(checkpoint=tmp_path).fit(np.ones((2, 3, 4)))
+
+
+def _deflated_copy(source, target, *, extra_zeros=0):
+    """Rewrite a torch zip with deflate, optionally with a member of zeros."""
+    with (
+        zipfile.ZipFile(source) as archive,
+        zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as copy,
+    ):
+        for member in archive.infolist():
+            copy.writestr(member.filename, archive.read(member.filename))
+        if extra_zeros:
+            prefix = archive.namelist()[0].split("/")[0]
+            with copy.open(f"{prefix}/data/99", "w") as zeros:
+                chunk = bytes(2**20)
+                for _ in range(extra_zeros // len(chunk)):
+                    zeros.write(chunk)
+
+
+def test_checkpoint_deflated_archive_is_read_not_mapped(tmp_path):
+    """Check a deflate-compressed torch file gives its values, not mapped bytes."""
+    plain = tmp_path / "plain.pt"
+    torch.save(
+        {"revin.gamma": torch.tensor([[2.0], [3.0]]), "revin.beta": torch.ones(2, 1)},
+        plain,
+    )
+    deflated = tmp_path / "deflated.pt"
+    _deflated_copy(plain, deflated)
+
+    revin = RevINTransformer(checkpoint=deflated).fit(np.ones((2, 2, 4)))
+
+    assert_array_equal(revin.gamma_, [2.0, 3.0])
+
+
+def test_checkpoint_stored_archive_is_mapped_not_read(tmp_path, monkeypatch):
+    """Check torch.save's (stored) archive is loaded with mmap=True: not read."""
+    path = tmp_path / "model.pt"
+    state_dict = {"revin.gamma": torch.ones(3, 1), "revin.beta": torch.ones(3, 1)}
+    torch.save(state_dict | {"head.weight": torch.zeros(64, 64)}, path)
+    calls = []
+    original = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+
+    RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+
+    assert [(call["mmap"], call["weights_only"]) for call in calls] == [(True, True)]
+
+
+def test_checkpoint_deflate_bomb_is_refused_before_reading(tmp_path, monkeypatch):
+    """Check a 0.5 MiB archive inflating to 512 MiB is refused in bounded memory."""
+    plain = tmp_path / "plain.pt"
+    torch.save({"revin.gamma": torch.ones(3, 1), "revin.beta": torch.ones(3, 1)}, plain)
+    bomb = tmp_path / "bomb.pt"
+    _deflated_copy(plain, bomb, extra_zeros=512 * 2**20)
+    assert bomb.stat().st_size < 2**20
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("torch.load was called")
+
+    monkeypatch.setattr(torch, "load", no_load)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"'plain/data/99' alone to 536870912"):
+            RevINTransformer(checkpoint=bomb).fit(np.ones((2, 3, 4)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
+
+
+def test_checkpoint_safetensors_reads_only_the_layer_after_checking_v(
+    tmp_path, monkeypatch
+):
+    """Check only the two RevIN tensors are read, and V is checked before."""
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    from sklearn_revin._checkpoint_files import StoredTensor
+
+    path = tmp_path / "model.ckpt"
+    safetensors_torch.save_file(
+        {
+            "model.revin_layer.affine_weight": torch.full((3,), 2.0),
+            "model.revin_layer.affine_bias": torch.zeros(3),
+            "model.head.weight": torch.zeros(256, 1024),
+        },
+        str(path),
+        metadata={"hyper_parameters": '{"revin_subtract_last": true}'},
+    )
+    read = []
+    original = StoredTensor.load
+    monkeypatch.setattr(
+        StoredTensor, "load", lambda self: read.append(self.shape) or original(self)
+    )
+
+    with pytest.raises(ValueError, match="that is 3 variate\\(s\\), but X has 2"):
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 2, 4)))
+    assert read == []
+    revin = RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+    assert read == [(3,), (3,)]
+    assert revin.center_ == "last"
+    assert revin.settings_origin_["center"] == (
+        "checkpoint (the hyper_parameters of the safetensors metadata: "
+        "revin_subtract_last=True)"
+    )
+
+
+def test_checkpoint_recorded_without_affine_says_so(tmp_path):
+    """Check a checkpoint recording revin_affine=False explains the missing layer."""
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    path = tmp_path / "patchtst.ckpt"
+    safetensors_torch.save_file(
+        {"model.head.weight": torch.zeros(4, 8)},
+        str(path),
+        metadata={"hyper_parameters": '{"revin": true, "revin_affine": false}'},
+    )
+    with pytest.raises(ValueError, match=r"Found no RevIN layer.*revin_affine=False"):
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 1, 4)))
+
+
+def test_checkpoint_damaged_safetensors_is_a_value_error_naming_the_file(tmp_path):
+    """Check a SafetensorError (a truncated file) becomes a ValueError."""
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    path = tmp_path / "model.safetensors"
+    safetensors_torch.save_file({"revin.gamma": torch.ones(300, 1)}, str(path))
+    path.write_bytes(path.read_bytes()[:-100])
+
+    with pytest.raises(ValueError, match=r"Could not read .*model.safetensors"):
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 4)))
+
+
+class _Forecaster:
+    """An object holding its trained module as ``.model``, as darts' models do."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __repr__(self):
+        return "_Forecaster(" + "x" * 10_000 + ")"  # never dumped in an error
+
+
+def test_checkpoint_object_with_a_model_module():
+    """Check an object whose .model is a module is used, or a clear hint given."""
+    rng = np.random.RandomState(21)
+    model = _itransformer_model(rng)
+    X = _windows(rng)
+
+    revin = RevINTransformer(checkpoint=_Forecaster(model)).fit(X)
+    assert_array_equal(
+        revin.gamma_, model.reversible_instance_norm.gamma.detach().double()[:, 0]
+    )
+    with pytest.raises(ValueError, match=r"_Forecaster whose .model is None") as exc:
+        RevINTransformer(checkpoint=_Forecaster(None)).fit(X)
+    assert "xxxx" not in str(exc.value)
+
+
+def test_checkpoint_recorded_eps_and_subtract_last_of_a_module():
+    """Check a module's layer eps and subtract_last become eps_ and center_."""
+
+    class Layer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.eps, self.subtract_last = 1e-3, True
+            self.affine_weight = torch.nn.Parameter(torch.full((3,), 2.0))
+            self.affine_bias = torch.nn.Parameter(torch.zeros(3))
+
+    model = torch.nn.Sequential()
+    model.add_module("rin", Layer())
+    X = _windows(np.random.RandomState(22), small=True)
+    expected, _ = original_revin(_btc(X), 2.0, 0.0, eps=1e-3, subtract_last=True)
+
+    revin = RevINTransformer(checkpoint=model).fit(X)
+
+    assert (revin.eps_, revin.center_) == (1e-3, "last")
+    assert revin.settings_origin_ == {
+        "eps": "checkpoint (the module's rin.eps)",
+        "center": "checkpoint (the module's rin.subtract_last=True)",
+    }
+    assert_allclose(revin.transform(X), _btc(expected), rtol=1e-9, atol=1e-9)
+    with pytest.warns(UserWarning, match=r"eps=1e-05 was given.*eps=0.001"):
+        given = RevINTransformer(checkpoint=model, eps=1e-5).fit(X)
+    assert given.eps_ == 1e-5
+    rebuilt = RevINTransformer.from_checkpoint(model)  # keeps what is recorded
+    assert (rebuilt.eps, rebuilt.center) == (1e-3, "last")
+    with pytest.warns(UserWarning, match=r"center='mean' was given.*'last'"):
+        RevINTransformer.from_checkpoint(model, center="mean")
+    unpickled = pickle.loads(pickle.dumps(RevINTransformer(checkpoint=model)))
+    assert (unpickled.eps, unpickled.center) == (1e-3, "last")
+    model.rin.non_norm = True  # neuralforecast's RevIN(non_norm=True)
+    with pytest.raises(ValueError, match="does not normalize"):
+        RevINTransformer(checkpoint=model).fit(X)
+
+
+def test_checkpoint_without_record_uses_the_defaults():
+    """Check eps_/center_ fall back to 1e-5 and "mean", and say so."""
+    state_dict = {"revin.gamma": torch.ones(3, 1), "revin.beta": torch.zeros(3, 1)}
+    revin = RevINTransformer(checkpoint=state_dict).fit(np.ones((2, 3, 4)))
+    assert (revin.eps_, revin.center_) == (1e-5, "mean")
+    assert revin.settings_origin_ == {"eps": "default", "center": "default"}
+    plain = RevINTransformer(eps=1e-3, center="last").fit(np.ones((2, 3, 4)))
+    assert plain.settings_origin_ == {"eps": "parameter", "center": "parameter"}
 
 
 # --------------------------------------------------------------- safetensors
@@ -897,12 +1448,15 @@ def test_checkpoint_safetensors_of_a_model(tmp_path):
 
 
 def test_checkpoint_safetensors_missing_is_a_clear_import_error(tmp_path, monkeypatch):
-    """Check reading .safetensors without the package says how to install it."""
+    """Check reading a safetensors file without the package says how to install it."""
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    path = tmp_path / "x.bin"  # the format is told by the bytes, not the name
+    safetensors_torch.save_file({"gamma": torch.ones(2, 1)}, str(path))
     monkeypatch.setitem(sys.modules, "safetensors", None)
     monkeypatch.setitem(sys.modules, "safetensors.torch", None)
 
     with pytest.raises(ImportError, match="pip install safetensors"):
-        RevINTransformer(checkpoint=tmp_path / "x.safetensors").fit(np.ones((2, 4)))
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 4)))
 
 
 # ------------------------------------------------------------- way back

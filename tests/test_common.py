@@ -58,7 +58,9 @@ def _expected_failed_checks(estimator):
         RevINTransformer(),
         RevINTransformer(gamma=[2.0], beta=[-1.0], eps=1e-3, device="cpu"),
         RevINTransformer(gamma=[-0.5], copy=False),
+        RevINTransformer(eps_mode="add_std", center="last", inverse="source"),
         RevINTransformer(n_variates=2, gamma=[1.5, -0.7], beta=[0.1, -2.0]),
+        RevINTransformer(passthrough=[0], step_order="newest_first", center="last"),
     ],
     expected_failed_checks=_expected_failed_checks,
 )
@@ -147,6 +149,13 @@ def _regressor_expected_failed_checks(estimator):
             Ridge(), n_variates=2, target_variates=0, window_weights="scale"
         ),
         RevINRegressor(KNeighborsRegressor(), channel_independent=True),
+        RevINRegressor(
+            Ridge(),
+            passthrough=[0],
+            step_order="newest_first",
+            revin=RevINTransformer(center="last"),
+        ),
+        RevINRegressor(Ridge(), passthrough=[-1], channel_independent=True),
     ],
     expected_failed_checks=_regressor_expected_failed_checks,
 )

@@ -207,7 +207,7 @@ def test_inverse_transform_dask_with_new_statistics(client, global_random_seed):
 @given(
     n_rows=st.integers(1, 30),
     n_variates=st.integers(1, 3),
-    n_steps=st.integers(1, 6),
+    n_steps=st.integers(2, 6),  # one column of one step is refused
     row_chunk=st.integers(1, 30),
     column_chunk=st.integers(1, 18),
     float32=st.booleans(),
@@ -436,3 +436,53 @@ def test_numpy_input_does_not_import_dask():
         "for m in sys.modules), sorted(m for m in sys.modules if 'dask' in m)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_dask_predict_uses_only_the_public_predict(client, global_random_seed):
+    """Check that the lazy predict maps any row-wise estimator's public predict.
+
+    _dask is given the estimator and calls nothing private of it: a plain
+    scikit-learn Ridge works the same as RevINRegressor.
+    """
+    rng = np.random.RandomState(global_random_seed)
+    X, y = rng.normal(size=(90, 5)), rng.normal(size=(90, 2))
+    ridge = Ridge().fit(X, y)
+
+    predicted = _dask.predict(ridge, da.from_array(X, chunks=(20, 5)))
+
+    (result,) = compute(client, predicted)
+    assert_allclose(result, ridge.predict(X), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"window": 0, "horizon": 1}, "window must be an integer >= 1; got 0."),
+        ({"window": 2, "horizon": 1.5}, "horizon must be an integer >= 0; got 1.5."),
+        ({"window": 2, "horizon": 1, "step": 0}, "step must be an integer >= 1"),
+        ({"window": 2, "horizon": 1, "target": 3}, "target 3 is out of range"),
+    ],
+)
+def test_make_windows_dask_argument_errors_are_the_in_memory_errors(
+    client, arguments, message
+):
+    """Check that bad arguments fail before any dask work, as for NumPy."""
+    series = np.arange(20.0).reshape(10, 2)
+    for data in (series, da.from_array(series, chunks=(4, 2))):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            make_windows(data, **arguments)
+
+
+def test_dask_blocks_of_a_reversed_view_match_in_memory(client, global_random_seed):
+    """Check blocks with negative strides (from_array of a reversed view)."""
+    rng = np.random.RandomState(global_random_seed)
+    base = windows(rng, (40, 6))
+    X = base[::-1, ::-1]
+    revin = RevINTransformer(n_variates=2).fit(X)
+
+    Z = revin.transform(da.from_array(X, chunks=(7, 6)))
+    back = revin.inverse_transform(Z)
+
+    Z, back = compute(client, Z, back)
+    assert_array_equal(Z, revin.transform(X))
+    assert_allclose(back, X, rtol=1e-10)

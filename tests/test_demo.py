@@ -15,6 +15,7 @@ from sklearn_revin import demo  # noqa: E402
 
 LABELS = [
     "naive (last value)",
+    "Ridge on differences",
     "Ridge",
     "Ridge + RevIN",
     "RandomForest",
@@ -167,3 +168,19 @@ def test_demo_console_script_is_main():
     (script,) = entry_points(group="console_scripts", name="sklearn-revin-demo")
     assert script.value == "sklearn_revin.demo:main"
     assert script.load() is demo.main
+
+
+def test_demo_differenced_baseline_is_ridge_on_y_minus_last_value():
+    """Check the differencing baseline against Ridge fitted by hand on differences."""
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.RandomState(0)
+    series = np.cumsum(rng.standard_normal(300)) + 100
+    X, Y = demo.make_windows(series, 10, 3)
+    last = X[:, [-1]]
+    expected = Ridge().fit(X[:200] - last[:200], Y[:200] - last[:200])
+    expected = expected.predict(X[200:] - last[200:]) + last[200:]
+    predicted = demo.differenced_forecast(
+        X[:200], Y[:200], X[200:], window=10, target_column=9
+    )
+    np.testing.assert_allclose(predicted, expected)

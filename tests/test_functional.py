@@ -32,6 +32,8 @@ def reference(windows, gamma, beta, eps, eps_mode="clamp", center="mean"):
         variance = np.nanvar(x, axis=-1)
     if eps_mode == "clamp":
         scale = np.sqrt(np.maximum(variance, eps))
+    elif eps_mode == "add_std":  # tsai: eps added to the standard deviation
+        scale = np.sqrt(variance) + eps
     else:
         scale = np.sqrt(variance + eps)
     if center == "mean":
@@ -71,7 +73,7 @@ def as_tensor(values, dtype=torch.float64):
 
 
 @pytest.mark.usefixtures("small_blocks")
-@pytest.mark.parametrize("eps_mode", ["clamp", "add"])
+@pytest.mark.parametrize("eps_mode", ["clamp", "add", "add_std"])
 @pytest.mark.parametrize("center", ["mean", "last"])
 @pytest.mark.parametrize("in_place", [False, True])
 def test_normalize_windows_matches_numpy_formula_on_mixed_blocks(
@@ -254,6 +256,35 @@ def test_denormalize_matches_numpy_formula():
     assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("eps", [1e-5, 0.1])
+def test_denormalize_eps_squared_matches_the_original_revin(eps):
+    """Check inverse="eps_squared" divides by gamma + eps**2, as ts-kim/RevIN."""
+    rng = np.random.RandomState(1)
+    z = rng.normal(size=(4, 2, 3))
+    loc, scale = rng.normal(size=(4, 2)), rng.uniform(1, 2, size=(4, 2))
+    gamma, beta = np.array([2.0, -0.5]), np.array([0.1, 0.2])
+    divisor = gamma[:, None] + eps * eps
+    expected = (z - beta[:, None]) / divisor * scale[..., None] + loc[..., None]
+    tensors = (torch.from_numpy(v) for v in (z, loc, scale, gamma, beta))
+    out = denormalize(*tensors, inverse="eps_squared", eps=eps)
+    assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="inverse must be one of"):
+        denormalize(*(torch.from_numpy(v) for v in (z, loc, scale, gamma, beta)),
+                    inverse="source")  # fmt: skip
+
+
+@pytest.mark.parametrize("eps_mode", ["clamp", "add", "add_std"])
+def test_denormalize_inverts_every_eps_mode_on_constant_windows(eps_mode):
+    """Check the exact inverse whatever eps_mode, windows below eps included."""
+    rng = np.random.RandomState(2)
+    x = torch.from_numpy(7.0 + rng.normal(size=(6, 3, 16)) * [[[1e-7], [1.0], [0]]])
+    gamma = torch.tensor([2.0, -0.5, 1.0], dtype=torch.float64)
+    beta = torch.tensor([0.5, 1.0, -3.0], dtype=torch.float64)
+    z, stats = normalize_windows(x, gamma, beta, eps=1e-5, eps_mode=eps_mode)
+    back = denormalize(z, stats.loc, stats.scale, gamma, beta)
+    assert_allclose(back.numpy(), x.numpy(), rtol=1e-12, atol=1e-12)
+
+
 def test_window_statistics_invalid_modes_are_errors():
     """Check that an unknown eps_mode or center is a ValueError."""
     x = torch.zeros(2, 3)
@@ -263,7 +294,7 @@ def test_window_statistics_invalid_modes_are_errors():
         normalize_windows(x, torch.ones(2), torch.zeros(2), eps=1e-5, center="first")
 
 
-@pytest.mark.parametrize("eps_mode", ["clamp", "add"])
+@pytest.mark.parametrize("eps_mode", ["clamp", "add", "add_std"])
 @pytest.mark.parametrize("n_variates", [1, 3])
 def test_layer_norm_path_matches_numpy_formula(
     monkeypatch, global_random_seed, eps_mode, n_variates

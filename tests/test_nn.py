@@ -184,6 +184,37 @@ def test_revin_module_wrong_input_shape_is_an_error(shape):
         RevIN(3)(torch.zeros(shape))
 
 
+def test_revin_add_std_matches_tsai_and_reverses_exactly():
+    """Check eps_mode="add_std" scales by std + eps, as tsai, with an exact reverse."""
+    rng = np.random.RandomState(0)
+    x = torch.from_numpy(5.0 + rng.normal(size=(4, 3, 10)) * [[[1e-6], [1.0], [3.0]]])
+    module = RevIN(3, eps_mode="add_std", dtype=torch.float64)
+    with torch.no_grad():
+        module.gamma.copy_(torch.tensor([[2.0], [-0.5], [1.5]]))
+        module.beta.copy_(torch.tensor([[0.1], [0.0], [-1.0]]))
+
+    normalized, reverse_fn = module(x)
+
+    std = x.std(dim=-1, keepdim=True, unbiased=False) + 1e-5  # tsai's RevIN
+    expected = (x - x.mean(dim=-1, keepdim=True)) / std * module.gamma + module.beta
+    # The two means differ by ulps of 5; over a scale of ~1e-5 that is ~1e-10.
+    assert torch.allclose(normalized, expected, rtol=1e-10, atol=1e-8)
+    assert torch.allclose(reverse_fn(normalized), x, rtol=1e-12, atol=1e-12)
+    assert "eps_mode='add_std'" in repr(module)
+
+
+def test_revin_add_std_gradients_are_finite_on_constant_windows():
+    """Check a constant window gives finite gradients with eps_mode="add_std"."""
+    x = torch.ones(2, 3, 8, dtype=torch.float64, requires_grad=True)
+    module = RevIN(3, eps_mode="add_std", dtype=torch.float64)
+
+    normalized, reverse_fn = module(x)
+    (normalized.square().sum() + reverse_fn(normalized).sum()).backward()
+
+    assert torch.isfinite(x.grad).all()
+    assert torch.isfinite(module.gamma.grad).all()
+
+
 # ------------------------------------------------ training through NaN holes
 
 

@@ -2,6 +2,7 @@
 
 import pickle
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -179,8 +180,11 @@ def test_revin_regressor_regressor_sees_normalized_data():
     # a linear model fitted on the normalized pair reproduces its coefficients
     reference = LinearRegression().fit((X - mean) / scale, (Y - mean) / scale)
     assert_allclose(model.regressor_.coef_, reference.coef_, rtol=1e-6, atol=1e-9)
-    assert_allclose(model.revin_.mean_, mean)
-    assert_allclose(model.revin_.scale_, scale)
+    # the training windows' statistics are not kept, and can be recomputed
+    assert not hasattr(model.revin_, "mean_")
+    statistics = model.revin_.instance_statistics(X)
+    assert_allclose(statistics.mean, mean)
+    assert_allclose(statistics.scale, scale)
 
 
 def test_revin_regressor_is_invariant_to_the_level_of_each_window():
@@ -1075,3 +1079,220 @@ def test_revin_regressor_scale_beats_uniform_on_a_slice_of_etth2():
     naive_error = np.mean((naive.reshape(len(X_test), -1) - Y_test) ** 2)
     assert errors["scale"] < 0.25 * errors["uniform"]
     assert errors["scale"] < naive_error
+
+
+# ---------------------------------------- layouts from names, passthrough, routing
+
+
+def _macro_windows(window=12, horizon=4, **kwargs):
+    datasets = pytest.importorskip("sklearn_revin.datasets")
+    columns = ["realgdp", "realcons", "realinv", "unemp"]
+    frame = datasets.load_macrodata()[columns]
+    return make_windows(frame, window, horizon, **kwargs)
+
+
+def test_revin_regressor_reads_the_target_variate_from_y_names():
+    """Check the macro case: y of realgdp only is not read as all four variates.
+
+    Non-regression test: ``make_windows(frame, 12, 4, target="realgdp")`` then
+    ``RevINRegressor(rf, n_variates=4)`` forecast the wrong variates silently.
+    """
+    X, Y = _macro_windows(target="realcons")
+    inferred = RevINRegressor(Ridge(), n_variates=4).fit(X, Y)
+    without_n_variates = RevINRegressor(Ridge()).fit(X, Y)
+    explicit = RevINRegressor(Ridge(), n_variates=4, target_variates=1).fit(
+        X.to_numpy(), Y.to_numpy()
+    )
+    assert inferred.target_variates_ == [1]
+    assert without_n_variates.revin_.n_variates_ == 4
+    assert_allclose(inferred.predict(X), explicit.predict(X.to_numpy()))
+    assert_allclose(without_n_variates.predict(X), explicit.predict(X.to_numpy()))
+
+
+def test_revin_regressor_target_variates_by_name():
+    """Check that target_variates takes variate names from X's column names."""
+    X, Y = _macro_windows(target=["unemp", "realgdp"])
+    by_name = RevINRegressor(Ridge(), target_variates=["unemp", "realgdp"]).fit(X, Y)
+    by_index = RevINRegressor(Ridge(), n_variates=4, target_variates=[3, 0]).fit(
+        X.to_numpy(), Y.to_numpy()
+    )
+    assert by_name.target_variates_ == [3, 0]
+    assert_allclose(by_name.predict(X), by_index.predict(X.to_numpy()))
+
+
+@pytest.mark.parametrize(
+    ("target_variates", "message"),
+    [
+        ("realgdp", "but y's columns hold ['realcons']"),
+        ([1, 0], "but y's columns hold ['realcons']"),
+        ("gdp", "target_variates ['gdp'] are not variates of X"),
+    ],
+)
+def test_revin_regressor_y_names_contradicting_targets_are_an_error(
+    target_variates, message
+):
+    """Check that a y whose blocks are not the target variates' is refused."""
+    X, Y = _macro_windows(target="realcons")
+    model = RevINRegressor(Ridge(), target_variates=target_variates)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model.fit(X, Y)
+
+
+def test_revin_regressor_target_names_without_variate_names_is_an_error():
+    """Check that names in target_variates need X with variate names."""
+    X, Y = _macro_windows(target="realcons")
+    model = RevINRegressor(Ridge(), n_variates=4, target_variates="realcons")
+    with pytest.raises(ValueError, match="X has no variate names"):
+        model.fit(X.to_numpy(), Y.to_numpy())
+
+
+def test_revin_regressor_predict_carries_the_frame_index():
+    """Check that frames in (X and y) give frames out, with X's index."""
+    pd = pytest.importorskip("pandas")
+    X, Y = _macro_windows(target="realgdp")
+    model = RevINRegressor(Ridge()).fit(X[:150], Y[:150])
+    predicted = model.predict(X[150:])
+    assert isinstance(predicted, pd.DataFrame)
+    assert predicted.index.equals(X.index[150:])
+    assert list(predicted.columns) == list(Y.columns)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        assert isinstance(model.predict(X[150:].to_numpy()), np.ndarray)
+    series = model.fit(X, Y.iloc[:, 0]).predict(X[-3:])
+    assert isinstance(series, pd.Series)
+    assert series.name == "realgdp[t+1]"
+    # the window after the data, from horizon=0, with no feature-name warning
+    X_last, _ = _macro_windows(horizon=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        forecast = model.predict(X_last.iloc[[-1]])
+    assert forecast.index[0] == X_last.index[-1]
+
+
+def test_revin_regressor_passthrough_equals_hand_built_model():
+    """Check that passthrough columns reach the regressor unnormalized, in place."""
+    rng = np.random.RandomState(0)
+    series = trending_series(rng, 120, 1)[:, 0]
+    X_windows, y = make_windows(series, 8, 1)
+    exog = rng.standard_normal((len(y), 2)) * 100
+    X = np.column_stack([exog[:, :1], X_windows, exog[:, 1:]])
+    model = RevINRegressor(
+        LinearRegression(), passthrough=[0, -1], window_weights="uniform"
+    ).fit(X, y[:, 0])
+
+    mean, scale = numpy_statistics(X_windows, 1)
+    Z = np.column_stack([exog[:, :1], (X_windows - mean) / scale, exog[:, 1:]])
+    reference = LinearRegression().fit(Z, ((y - mean) / scale)[:, 0])
+    assert_allclose(model.regressor_.coef_, reference.coef_, rtol=1e-6, atol=1e-9)
+    expected = reference.predict(Z) * scale[:, 0] + mean[:, 0]
+    assert_allclose(model.predict(X), expected, rtol=1e-9)
+
+
+def test_revin_regressor_step_order_newest_first_with_center_last():
+    """Check that newest-first lags with center="last" subtract the newest value."""
+    rng = np.random.RandomState(0)
+    X, y = make_windows(trending_series(rng, 100, 1)[:, 0], 6, 1)
+    newest_first = np.ascontiguousarray(X[:, ::-1])
+    revin = RevINTransformer(center="last")
+    oldest = RevINRegressor(LinearRegression(), revin=revin).fit(X, y)
+    newest = RevINRegressor(
+        LinearRegression(), revin=revin, step_order="newest_first"
+    ).fit(newest_first, y)
+    assert_allclose(newest.predict(newest_first), oldest.predict(X), rtol=1e-9)
+
+
+def test_revin_regressor_conflicting_step_order_is_an_error():
+    """Check that step_order set on the regressor and on revin must agree."""
+    revin = RevINTransformer(step_order="newest_first")
+    model = RevINRegressor(revin=revin, step_order="oldest_first")
+    with pytest.raises(ValueError, match="set one of them only"):
+        model.fit(np.zeros((4, 3)), np.zeros(4))
+
+
+def test_revin_regressor_routes_sample_weight_with_metadata_routing():
+    """Check cross_validate(params={"sample_weight": w}) with routing on."""
+    import sklearn
+    from sklearn.model_selection import KFold, cross_validate
+
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(trending_series(rng, 120, 1)[:, 0], 8, 1)
+    y, weights = Y[:, 0], rng.uniform(0.1, 3, size=len(Y))
+    cv = KFold(3)
+    with sklearn.config_context(enable_metadata_routing=True):
+        requested = RevINRegressor(Ridge().set_fit_request(sample_weight=True))
+        routed = cross_validate(
+            requested, X, y, cv=cv, params={"sample_weight": weights}
+        )
+        with pytest.raises(ValueError, match="sample_weight"):
+            cross_validate(
+                RevINRegressor(Ridge()),
+                X,
+                y,
+                cv=cv,
+                params={"sample_weight": weights},
+            )
+    by_hand = []
+    for train, test in cv.split(X):
+        model = RevINRegressor(Ridge()).fit(
+            X[train], y[train], sample_weight=weights[train]
+        )
+        by_hand.append(model.score(X[test], y[test]))
+    unweighted = cross_validate(RevINRegressor(Ridge()), X, y, cv=cv)["test_score"]
+    assert_allclose(routed["test_score"], by_hand)
+    assert not np.allclose(routed["test_score"], unweighted)
+
+
+def test_revin_regressor_pickle_does_not_grow_with_the_training_windows():
+    """Check that a fitted model keeps no per-window statistics of its training."""
+    rng = np.random.RandomState(0)
+    small = RevINRegressor(Ridge()).fit(*make_windows(rng.randn(200), 24, 1))
+    large = RevINRegressor(Ridge()).fit(*make_windows(rng.randn(20_000), 24, 1))
+    assert abs(len(pickle.dumps(large)) - len(pickle.dumps(small))) < 200
+    with pytest.raises(ValueError, match="holds no statistics of its training"):
+        large.revin_.inverse_transform(np.zeros((3, 1)))
+
+
+def test_revin_regressor_reversed_lag_matrix_equals_its_copy():
+    """Check a newest-first lag matrix built as a reversed view, as skforecast's.
+
+    torch cannot view negative strides: fit and predict must copy where needed
+    and give the same forecast as for a contiguous copy.
+    """
+    rng = np.random.RandomState(0)
+    series = np.cumsum(rng.normal(size=200)) + 50
+    windows = np.lib.stride_tricks.sliding_window_view(series, 9)
+    X_reversed, y = windows[:, 7::-1], windows[:, 8][::-1]
+    assert X_reversed.strides[1] < 0
+    assert y.strides[0] < 0
+    model = RevINRegressor().fit(X_reversed, y)
+    reference = RevINRegressor().fit(X_reversed.copy(), y.copy())
+    assert_allclose(model.predict(X_reversed), reference.predict(X_reversed.copy()))
+
+
+def test_revin_regressor_channel_independent_puts_passthrough_beside_each_window():
+    """Check that each variate's row carries the passthrough columns, raw."""
+    rng = np.random.RandomState(0)
+    series = trending_series(rng, 120, 2)
+    X_windows, Y = make_windows(series, 6, 1)
+    exog = 50 * rng.standard_normal((len(Y), 1))
+    X = np.column_stack([X_windows, exog])
+    model = RevINRegressor(
+        LinearRegression(),
+        n_variates=2,
+        passthrough=[-1],
+        channel_independent=True,
+        window_weights="uniform",
+    ).fit(X, Y)
+
+    mean, scale = numpy_statistics(X_windows, 2)
+    windows = X_windows.reshape(-1, 2, 6)
+    rows = np.concatenate(
+        [
+            (windows - mean[..., None]) / scale[..., None],
+            np.repeat(exog, 2, 1)[..., None],
+        ],
+        axis=2,
+    ).reshape(-1, 7)
+    reference = LinearRegression().fit(rows, ((Y - mean) / scale).ravel())
+    assert_allclose(model.regressors_[0].coef_, reference.coef_, rtol=1e-6, atol=1e-9)
+    expected = reference.predict(rows).reshape(-1, 2) * scale + mean
+    assert_allclose(model.predict(X), expected, rtol=1e-9)

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import numpy_revin
+from conftest import numpy_revin, strided_views
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -174,9 +174,10 @@ def test_revin_transformer_float32_large_offset_is_accurate():
 def _round_trip_cases(draw):
     n_instances = draw(st.integers(1, 6))
     n_variates = draw(st.integers(1, 3))
-    n_steps = draw(st.integers(1, 24))
-    dtype = draw(st.sampled_from([np.float32, np.float64]))
     layout = draw(st.sampled_from(["2d", "3d"]))
+    # One 2-D column (one variate of one step) is refused; see the test below.
+    n_steps = draw(st.integers(2 if layout == "2d" and n_variates == 1 else 1, 24))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
     seed = draw(st.integers(0, 2**32 - 1))
     offset = draw(st.floats(-1e6, 1e6))
     spread = draw(st.sampled_from([0.0, 1e-7, 1e-3, 1.0, 1e3]))
@@ -548,6 +549,70 @@ def test_revin_transformer_copy_false_read_only_input_is_not_written():
     assert_array_equal(X, [[1.0, 2.0, 3.0]])
 
 
+def _tolerance(dtype):
+    if dtype == np.float32:
+        return {"rtol": 1e-5, "atol": 1e-5}
+    return {"rtol": 1e-12, "atol": 1e-12}
+
+
+def _round_trip_tolerance(dtype):
+    # Values up to ~60 in magnitude: float32 keeps about 1e-5 of them.
+    return {"atol": 1e-3} if dtype == np.float32 else {"atol": 1e-9}
+
+
+@given(case=st.one_of(strided_views(ndim=2), strided_views(ndim=3)))
+def test_revin_transformer_any_strided_input_equals_its_copy(case):
+    """Check slices, gaps, reversed views, transposes and Fortran order.
+
+    A reversed view (negative strides, as skforecast's lag matrix) cannot be
+    wrapped by torch without a copy; every method must still give what it
+    gives for a contiguous copy, and copy=True must leave the base untouched.
+    """
+    base, view_of = case
+    original = base.copy()
+    X = view_of(base)
+    assume(X.ndim == 3 or X.shape[1] > 1)  # one column is refused (see below)
+    revin = RevINTransformer().fit(X)
+    expected = RevINTransformer().fit(X.copy())
+    tolerance = _tolerance(X.dtype)
+    assert_allclose(revin.mean_, expected.mean_, **tolerance)
+    assert_allclose(revin.scale_, expected.scale_, **tolerance)
+    Z = revin.transform(X)
+    assert_allclose(Z, expected.transform(X.copy()), **tolerance)
+    statistics = revin.instance_statistics(X)
+    assert_allclose(
+        revin.normalize_with(X, statistics),
+        expected.normalize_with(X.copy(), statistics),
+        **tolerance,
+    )
+    assert_allclose(revin.inverse_transform(Z), X, **_round_trip_tolerance(X.dtype))
+    assert_array_equal(base, original)
+
+
+@given(case=st.one_of(strided_views(ndim=2), strided_views(ndim=3)))
+def test_revin_transformer_copy_false_writes_into_any_strided_view(case):
+    """Check that copy=False returns the view holding the result, base untouched.
+
+    Where torch cannot view X (negative strides) the result is computed in a
+    copy and written back into X: copy=False still normalizes X in place.
+    """
+    base, view_of = case
+    original = base.copy()
+    assume(view_of(original).ndim == 3 or view_of(original).shape[1] > 1)
+    revin = RevINTransformer(copy=False).fit(view_of(original))
+    expected = revin.transform(view_of(original), copy=True)
+    X = view_of(base)
+    Z = revin.transform(X)
+    assert Z is X
+    assert_allclose(X, expected, **_tolerance(X.dtype))
+    written = original.copy()
+    view_of(written)[...] = expected
+    assert_allclose(base, written, **_tolerance(X.dtype))
+    back = revin.inverse_transform(X)
+    assert back is X
+    assert_allclose(base, original, **_round_trip_tolerance(X.dtype))
+
+
 # ----------------------------------------------------------------- devices
 
 
@@ -673,6 +738,214 @@ def test_revin_transformer_copy_false_infinity_may_leave_x_partly_normalized():
     with pytest.raises(ValueError, match="infinity"):
         revin.transform(X)
     assert abs(X[0].mean()) < 1e-9  # the first block was normalized
+
+
+# ------------------------------------------ step order, passthrough, named layouts
+
+
+@st.composite
+def _windows_with_passthrough(draw):
+    n_variates = draw(st.integers(1, 3))
+    n_steps = draw(st.integers(2, 6))
+    n_extra = draw(st.integers(1, 4))
+    n_features = n_variates * n_steps + n_extra
+    extra = draw(
+        st.lists(
+            st.integers(0, n_features - 1),
+            min_size=n_extra,
+            max_size=n_extra,
+            unique=True,
+        )
+    )
+    seed = draw(st.integers(0, 2**16))
+    return n_variates, n_steps, sorted(extra), seed
+
+
+@given(case=_windows_with_passthrough(), center=st.sampled_from(["mean", "last"]))
+def test_revin_transformer_passthrough_columns_stay_out_and_in_place(case, center):
+    """Check that passthrough columns are unchanged and the rest is RevIN alone."""
+    n_variates, n_steps, extra, seed = case
+    rng = np.random.RandomState(seed)
+    windows = _as_2d(_random_windows(rng, 5, n_variates, n_steps))
+    n_features = windows.shape[1] + len(extra)
+    window_columns = np.delete(np.arange(n_features), extra)
+    X = np.empty((5, n_features))
+    X[:, window_columns] = windows
+    X[:, extra] = 1e6 * rng.standard_normal((5, len(extra)))
+
+    revin = RevINTransformer(n_variates=n_variates, passthrough=extra, center=center)
+    Z = revin.fit_transform(X)
+    alone = RevINTransformer(n_variates=n_variates, center=center).fit(windows)
+
+    assert_array_equal(Z[:, extra], X[:, extra])
+    assert_allclose(Z[:, window_columns], alone.transform(windows), atol=1e-12)
+    assert_allclose(revin.mean_, alone.mean_)
+    assert_allclose(revin.scale_, alone.scale_)
+    assert revin.n_features_in_ == n_features
+    assert (revin.n_variates_, revin.n_steps_) == (n_variates, n_steps)
+    assert_array_equal(revin.passthrough_, extra)
+
+
+def test_revin_transformer_passthrough_by_index_name_or_mask_agree():
+    """Check that passthrough takes indices, names and a boolean mask alike."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.standard_normal((6, 5)), columns=list("abcde"))
+    mask = np.array([False, True, False, False, True])
+    outputs = [
+        RevINTransformer(passthrough=passthrough).fit_transform(X)
+        for passthrough in ([1, 4], [-4, -1], ["b", "e"], mask, list(mask))
+    ]
+    for Z in outputs[1:]:
+        assert_array_equal(Z, outputs[0])
+    revin = RevINTransformer(passthrough=["b", "e"]).fit(X)
+    assert_array_equal(revin.get_feature_names_out(), list("abcde"))
+
+
+def test_revin_transformer_passthrough_copy_false_and_tensor():
+    """Check passthrough in place (copy=False) and on a tensor."""
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((4, 7))
+    expected = RevINTransformer(passthrough=[0]).fit_transform(X)
+    in_place = X.copy()
+    RevINTransformer(passthrough=[0], copy=False).fit_transform(in_place)
+    assert_allclose(in_place, expected)
+    tensor = torch.from_numpy(X)
+    out = RevINTransformer(passthrough=[0]).fit_transform(tensor)
+    assert torch.is_tensor(out)
+    assert_allclose(out.numpy(), expected)
+    assert_array_equal(tensor.numpy(), X)  # the input is left alone
+
+
+@pytest.mark.parametrize(
+    ("passthrough", "message"),
+    [
+        ([0, 0], "must not repeat"),
+        ([9], "out of range"),
+        (["a"], "X has no column names"),
+        ([True, False], "one value per column"),
+        ([0, 1, 2, 3], "passthrough names all columns"),
+        ([0.5], "column indices, column names or a boolean mask"),
+    ],
+)
+def test_revin_transformer_invalid_passthrough_is_an_error(passthrough, message):
+    """Check that passthrough naming no valid set of columns is refused."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RevINTransformer(passthrough=passthrough).fit(np.zeros((3, 4)))
+
+
+def test_revin_transformer_passthrough_3d_is_an_error():
+    """Check that passthrough is refused for 3-D X, which holds windows only."""
+    with pytest.raises(ValueError, match="passthrough selects columns of 2-D X"):
+        RevINTransformer(passthrough=[0]).fit(np.zeros((3, 2, 4)))
+
+
+@pytest.mark.parametrize("layout", ["2d", "3d"])
+@pytest.mark.parametrize("center", ["mean", "last"])
+def test_revin_transformer_newest_first_is_oldest_first_reversed(layout, center):
+    """Check that newest_first means the reversed steps, center="last" included."""
+    rng = np.random.RandomState(0)
+    windows = _random_windows(rng, n_variates=2, n_steps=5)
+    windows[1, 0, -1] = np.nan  # the last observed value is the one before
+    reversed_ = np.ascontiguousarray(windows[..., ::-1])
+    prepare = (lambda w: w) if layout == "3d" else _as_2d
+
+    oldest = RevINTransformer(n_variates=2, center=center)
+    newest = RevINTransformer(n_variates=2, center=center, step_order="newest_first")
+    Z_oldest = oldest.fit_transform(prepare(windows))
+    Z_newest = newest.fit_transform(prepare(reversed_))
+
+    assert_allclose(
+        Z_newest.reshape(windows.shape)[..., ::-1],
+        Z_oldest.reshape(windows.shape),
+        atol=1e-12,
+    )
+    assert_allclose(newest.mean_, oldest.mean_)
+    if center == "last":
+        assert_allclose(newest.mean_[0], windows[0, :, -1])
+        assert_allclose(newest.mean_[1, 0], windows[1, 0, -2])
+    Y = rng.standard_normal((8, 6))
+    assert_allclose(newest.inverse_transform(Y), oldest.inverse_transform(Y))
+
+
+def test_revin_transformer_layout_read_from_make_windows_names():
+    """Check that n_variates and the variate names come from name[t-k] columns."""
+    pd = pytest.importorskip("pandas")
+    from sklearn_revin import make_windows
+
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame(rng.standard_normal((30, 3)), columns=["a", "b", "c"])
+    X, _ = make_windows(frame, 6, 2)
+    revin = RevINTransformer().fit(X)
+    assert (revin.n_variates_, revin.n_steps_) == (3, 6)
+    assert list(revin.variate_names_) == ["a", "b", "c"]
+    assert_allclose(
+        revin.transform(X), RevINTransformer(n_variates=3).fit_transform(X.to_numpy())
+    )
+    with pytest.raises(ValueError, match=re.escape("n_variates=2, but the column")):
+        RevINTransformer(n_variates=2).fit(X)
+    with pytest.raises(ValueError, match="step_order='oldest_first'"):
+        RevINTransformer(step_order="newest_first").fit(X)
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        (["a[t-1]", "b[t-1]", "a[t]", "b[t]"], "not variate-major"),
+        (["a[t-2]", "a[t-1]", "a[t]", "b[t]"], "different number of steps"),
+        (["a[t-1]", "a[t-3]", "b[t-1]", "b[t-3]"], "not consecutive"),
+    ],
+)
+def test_revin_transformer_names_of_an_unreadable_layout_are_an_error(columns, message):
+    """Check that window names in a layout RevIN cannot read are refused."""
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(np.zeros((3, 4)), columns=columns)
+    with pytest.raises(ValueError, match=message):
+        RevINTransformer().fit(X)
+
+
+def test_revin_transformer_lag_names_must_match_step_order():
+    """Check that skforecast's lag_1, lag_2, ... (newest first) need newest_first."""
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(
+        np.arange(12.0).reshape(3, 4), columns=["lag_1", "lag_2", "lag_3", "exog"]
+    )
+    with pytest.raises(ValueError, match="step_order='newest_first'"):
+        RevINTransformer(passthrough=["exog"]).fit(X)
+    revin = RevINTransformer(
+        passthrough=["exog"], step_order="newest_first", center="last"
+    ).fit(X)
+    assert_allclose(revin.mean_.ravel(), X["lag_1"])
+
+
+def test_revin_transformer_time_major_3d_is_named_in_the_error():
+    """Check that (n, steps, variates) input with n_variates set gets a hint."""
+    with pytest.raises(ValueError, match=re.escape("X.transpose(0, 2, 1)")):
+        RevINTransformer(n_variates=3).fit(np.zeros((4, 10, 3)))
+
+
+@pytest.mark.parametrize("method", ["fit", "fit_transform"])
+def test_revin_transformer_single_column_is_an_error_naming_the_hooks(method):
+    """Check that one column (a series, one step per row) is refused, not zeroed.
+
+    Non-regression test: TransformedTargetRegressor(transformer=RevINTransformer())
+    turned the target into zeros.
+    """
+    with pytest.raises(ValueError, match="use RevINRegressor") as error:
+        getattr(RevINTransformer(), method)(np.arange(5.0).reshape(-1, 1))
+    assert "1 feature(s)" in str(error.value)
+    assert "TransformedTargetRegressor" in str(error.value)
+
+
+def test_revin_transformer_in_transformed_target_regressor_is_a_clear_error():
+    """Check the error in TransformedTargetRegressor, the hook it was zeros in."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.linear_model import Ridge
+
+    X = np.random.RandomState(0).standard_normal((20, 4))
+    model = TransformedTargetRegressor(Ridge(), transformer=RevINTransformer())
+    with pytest.raises(ValueError, match="use RevINRegressor"):
+        model.fit(X, X.sum(axis=1))
 
 
 # ------------------------------------------------------- hardening (issue 14)

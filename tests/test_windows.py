@@ -31,7 +31,8 @@ def loop_windows(series, window, horizon, step=1, target=None):
 
 
 @pytest.mark.parametrize(
-    ("window", "horizon", "step"), [(1, 1, 1), (4, 2, 1), (5, 3, 2), (3, 1, 7)]
+    ("window", "horizon", "step"),
+    [(1, 1, 1), (4, 2, 1), (5, 3, 2), (3, 1, 7), (4, 0, 1), (3, 0, 2)],
 )
 @pytest.mark.parametrize(
     ("n_variates", "target"),
@@ -48,7 +49,7 @@ def test_make_windows_matches_a_plain_loop(
 
     X_loop, Y_loop = loop_windows(series.tolist(), window, horizon, step, target)
     assert_array_equal(X, X_loop)
-    assert_array_equal(Y, Y_loop)
+    assert_array_equal(Y, Y_loop.reshape(len(X_loop), -1))
 
 
 def test_make_windows_1d_equals_one_variate_2d():
@@ -123,12 +124,20 @@ def test_make_windows_exact_length_gives_one_window():
     assert_array_equal(Y, [[3.0, 4.0]])
 
 
-@pytest.mark.parametrize("name", ["window", "horizon", "step"])
-@pytest.mark.parametrize("value", [0, -1, 2.0, True, "3"])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        (name, value)
+        for name in ("window", "horizon", "step")
+        for value in (0, -1, 2.0, True, "3")
+        if (name, value) != ("horizon", 0)  # valid: the windows to forecast from
+    ],
+)
 def test_make_windows_bad_sizes_are_errors(name, value):
-    """Check that window, horizon and step must be positive integers."""
+    """Check that window and step are positive integers, horizon one >= 0."""
+    minimum = 0 if name == "horizon" else 1
     sizes = {"window": 3, "horizon": 1, "step": 1, name: value}
-    with pytest.raises(ValueError, match=f"{name} must be an integer >= 1"):
+    with pytest.raises(ValueError, match=f"{name} must be an integer >= {minimum}"):
         make_windows(
             np.zeros(20), sizes["window"], sizes["horizon"], step=sizes["step"]
         )
@@ -265,3 +274,25 @@ def test_make_windows_feature_names_reach_the_transformer_output(library):
     names = ["a[t-2]", "a[t-1]", "a[t]", "b[t-2]", "b[t-1]", "b[t]"]
     assert list(revin.get_feature_names_out()) == names
     assert list(Z.columns) == names
+
+
+@pytest.mark.parametrize("library", ["numpy", "pandas", "polars"])
+def test_make_windows_horizon_zero_ends_with_the_last_observation(library):
+    """Check that horizon=0 gives every window, the last one ending the series."""
+    values = np.column_stack([np.arange(10.0), 10 * np.arange(10.0)])
+    if library == "numpy":
+        series = values
+    else:
+        module = pytest.importorskip(library)
+        series = module.DataFrame({"a": values[:, 0], "b": values[:, 1]})
+    X, Y = make_windows(series, 4, 0)
+    X_last = np.asarray(X)[-1]
+    assert np.asarray(X).shape == (7, 8)
+    assert np.asarray(Y).shape == (7, 0)
+    assert_array_equal(X_last, np.concatenate([values[-4:, 0], values[-4:, 1]]))
+    if library == "pandas":
+        assert X.index[-1] == series.index[-1]
+        assert list(X.columns[:4]) == ["a[t-3]", "a[t-2]", "a[t-1]", "a[t]"]
+    # The windows with a horizon are the first rows of these.
+    X_fit, _ = make_windows(series, 4, 1)
+    assert_array_equal(np.asarray(X)[:-1], np.asarray(X_fit))
