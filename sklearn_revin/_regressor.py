@@ -112,7 +112,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         How the windows weigh in the fit of the regressor.
 
         - ``"scale"``: window :math:`i` of target variate :math:`v` weighs
-          :math:`(\sigma_{iv} / |\gamma_v|)^2` (``revin_.scale_`` and the
+          :math:`(\sigma_{iv} / |\gamma_v|)^2` (the window's scale and the
           effective ``revin_.gamma_``), divided by the mean weight, so that
           the regressor minimises the squared error on the series' own scale.
           The weights are passed as ``sample_weight``; with several target
