@@ -124,6 +124,7 @@ def window_statistics(
     eps: float,
     eps_mode: str = "clamp",
     center: str = "mean",
+    loc_dtype: torch.dtype | None = None,
 ) -> WindowStatistics:
     """Compute the location and scale of each window over its last axis.
 
@@ -142,6 +143,11 @@ def window_statistics(
         variance.
     center : {"mean", "last"}, default="mean"
         What is subtracted: the window mean, or its last observed value.
+    loc_dtype : torch.dtype, default=None
+        Dtype of ``loc``; None is x's. ``torch.float64`` for float32 windows
+        keeps the mean to float64 precision (its float32 first value and the
+        correction are added in float64), for normalizing other values, such
+        as the targets that follow a window, with it later.
 
     Returns
     -------
@@ -150,8 +156,11 @@ def window_statistics(
     """
     _check_modes(eps_mode, center)
     if _needs_autograd(x) or not _blockable(x):
-        return _differentiable_statistics(x, eps=eps, eps_mode=eps_mode, center=center)
-    return _blocked(x, None, eps=eps, eps_mode=eps_mode, center=center)
+        stats = _differentiable_statistics(x, eps=eps, eps_mode=eps_mode, center=center)
+        return _with_loc_dtype(stats, loc_dtype)
+    return _blocked(
+        x, None, eps=eps, eps_mode=eps_mode, center=center, loc_dtype=loc_dtype
+    )
 
 
 def normalize_windows(
@@ -163,6 +172,7 @@ def normalize_windows(
     eps_mode: str = "clamp",
     center: str = "mean",
     out: torch.Tensor | None = None,
+    loc_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, WindowStatistics]:
     """Normalize each window by its own statistics, in one pass over memory.
 
@@ -183,6 +193,8 @@ def normalize_windows(
         Where to write the result (may be ``x`` itself). Not differentiable.
         With ``out=x`` on the CPU, an infinity in a later block raises after
         the earlier blocks were normalized in place.
+    loc_dtype : torch.dtype, default=None
+        Dtype of the statistics' ``loc``, as in :func:`window_statistics`.
 
     Returns
     -------
@@ -194,18 +206,33 @@ def normalize_windows(
     _check_modes(eps_mode, center)
     if out is None and (_needs_autograd(x, gamma, beta) or not _blockable(x)):
         stats = _differentiable_statistics(x, eps=eps, eps_mode=eps_mode, center=center)
-        return normalize(x, stats.loc, stats.scale, gamma, beta), stats
+        normalized = normalize(x, stats.loc, stats.scale, gamma, beta)
+        return normalized, _with_loc_dtype(stats, loc_dtype)
     if not _blockable(x):
         stats = _differentiable_statistics(x, eps=eps, eps_mode=eps_mode, center=center)
-        return normalize(x, stats.loc, stats.scale, gamma, beta, out=out), stats
-    # The fused kernel adds eps to the variance, never to the deviation.
-    fused = center == "mean" and eps_mode != "add_std" and _prefers_layer_norm(x)
+        normalized = normalize(x, stats.loc, stats.scale, gamma, beta, out=out)
+        return normalized, _with_loc_dtype(stats, loc_dtype)
+    # The fused kernel adds eps to the variance, never to the deviation, and its
+    # mean has x's precision only.
+    fused = (
+        center == "mean"
+        and eps_mode != "add_std"
+        and loc_dtype in (None, x.dtype)
+        and _prefers_layer_norm(x)
+    )
     if fused and (out is None or not _overlaps(x, out)):
         return _layer_norm(x, out, eps, eps_mode, gamma, beta)
     if out is None:
         out = empty_like(x)
     stats = _blocked(
-        x, out, eps=eps, eps_mode=eps_mode, center=center, gamma=gamma, beta=beta
+        x,
+        out,
+        eps=eps,
+        eps_mode=eps_mode,
+        center=center,
+        gamma=gamma,
+        beta=beta,
+        loc_dtype=loc_dtype,
     )
     return out, stats
 
@@ -324,6 +351,12 @@ def _check_modes(eps_mode, center):
         raise ValueError(f"eps_mode must be one of {EPS_MODES}, got {eps_mode!r}.")
     if center not in CENTERS:
         raise ValueError(f"center must be one of {CENTERS}, got {center!r}.")
+
+
+def _with_loc_dtype(stats, loc_dtype):
+    if loc_dtype is None or stats.loc.dtype == loc_dtype:
+        return stats
+    return WindowStatistics(stats.loc.to(loc_dtype), stats.scale, stats.variance)
 
 
 def _needs_autograd(*tensors) -> bool:
@@ -540,7 +573,7 @@ def _block_size(x3):
     return max(1, BLOCK_BYTES // max(instance_bytes, 1))
 
 
-def _blocked(x, out, *, eps, eps_mode, center, gamma=None, beta=None):
+def _blocked(x, out, *, eps, eps_mode, center, gamma=None, beta=None, loc_dtype=None):
     """Return the statistics of ``x``, normalizing it into ``out`` unless None.
 
     Every block is read from memory once; the deviations from a first mean go
@@ -550,7 +583,7 @@ def _blocked(x, out, *, eps, eps_mode, center, gamma=None, beta=None):
     write = out is not None
     if write and x.numel() >= _SKIP_CHECK_MIN_NUMEL and not bool(beta.any()):
         beta = None  # no shift pass on large inputs where none is needed
-    options = (eps, eps_mode, center, gamma, beta, write)
+    options = (eps, eps_mode, center, gamma, beta, write, loc_dtype)
     with torch.no_grad():
         if write:
             x3, out3, target = _instance_views(x, out)
@@ -581,7 +614,7 @@ def _blocked(x, out, *, eps, eps_mode, center, gamma=None, beta=None):
     return WindowStatistics(*(part.reshape(shape) for part in stats))
 
 
-def _block(x, d, eps, eps_mode, center, gamma, beta, write):
+def _block(x, d, eps, eps_mode, center, gamma, beta, write, loc_dtype=None):
     """Return the statistics of a block of windows (b, V, T); normalize into ``d``.
 
     ``d`` receives ``x - m1`` (deviations from a first mean ``m1``) and, when
@@ -598,12 +631,16 @@ def _block(x, d, eps, eps_mode, center, gamma, beta, write):
     # A NaN or an infinity anywhere in the block makes this sum non-finite.
     if not math.isfinite(first_mean.sum().item()):
         return _block_with_nan(
-            x, d, first_mean, eps, eps_mode, center, gamma, beta, write
+            x, d, first_mean, eps, eps_mode, center, gamma, beta, write, loc_dtype
         )
-    return _clean_block(x, d, first_mean, eps, eps_mode, center, gamma, beta, write)
+    return _clean_block(
+        x, d, first_mean, eps, eps_mode, center, gamma, beta, write, loc_dtype
+    )
 
 
-def _clean_block(x, d, first_mean, eps, eps_mode, center, gamma, beta, write):
+def _clean_block(
+    x, d, first_mean, eps, eps_mode, center, gamma, beta, write, loc_dtype=None
+):
     """Finish :func:`_block` for windows without NaN or infinity."""
     n_steps = x.shape[-1]
     small = x.numel() < _SMALL_NUMEL
@@ -622,11 +659,23 @@ def _clean_block(x, d, first_mean, eps, eps_mode, center, gamma, beta, write):
         residual = d.mean(-1) if small else d.sum(-1).div_(n_steps)
         variance.addcmul_(residual, residual, value=-1).clamp_(min=0)
     return _finish(
-        d, first_mean, residual, variance, last, eps, eps_mode, gamma, beta, write
+        d,
+        first_mean,
+        residual,
+        variance,
+        last,
+        eps,
+        eps_mode,
+        gamma,
+        beta,
+        write,
+        loc_dtype,
     )
 
 
-def _block_with_nan(x, d, first_mean, eps, eps_mode, center, gamma, beta, write):
+def _block_with_nan(
+    x, d, first_mean, eps, eps_mode, center, gamma, beta, write, loc_dtype=None
+):
     """Run :func:`_block` on a block where some windows hold NaN (or infinity).
 
     Only those windows take the NaN-aware path, on a copy taken before the
@@ -635,11 +684,13 @@ def _block_with_nan(x, d, first_mean, eps, eps_mode, center, gamma, beta, write)
     """
     rows, variates = (~torch.isfinite(first_mean)).nonzero(as_tuple=True)
     if 4 * rows.numel() > first_mean.numel():  # mostly NaN: one NaN-aware pass
-        return _nan_block(x, d, eps, eps_mode, center, gamma, beta, write)
+        return _nan_block(x, d, eps, eps_mode, center, gamma, beta, write, loc_dtype)
     windows = x[rows, variates].unsqueeze(1)  # (k, 1, n_steps), a copy
     if bool(torch.isinf(windows).any()):
         raise ValueError(_INF_MESSAGE)
-    stats = _clean_block(x, d, first_mean, eps, eps_mode, center, gamma, beta, write)
+    stats = _clean_block(
+        x, d, first_mean, eps, eps_mode, center, gamma, beta, write, loc_dtype
+    )
     normalized = torch.empty_like(windows)
     part = _nan_block(
         windows,
@@ -650,6 +701,7 @@ def _block_with_nan(x, d, first_mean, eps, eps_mode, center, gamma, beta, write)
         _select(gamma, rows, variates),
         _select(beta, rows, variates),
         write,
+        loc_dtype,
     )
     if write:
         d[rows, variates] = normalized.squeeze(1)
@@ -671,7 +723,7 @@ def _select(parameter, rows, variates):
     return parameter[variates].unsqueeze(-1)
 
 
-def _nan_block(x, d, eps, eps_mode, center, gamma, beta, write):
+def _nan_block(x, d, eps, eps_mode, center, gamma, beta, write, loc_dtype=None):
     """Do what :func:`_block` does, ignoring NaN in statistics, keeping it in place."""
     if bool(torch.isinf(x).any()):
         raise ValueError(_INF_MESSAGE)
@@ -685,7 +737,17 @@ def _nan_block(x, d, eps, eps_mode, center, gamma, beta, write):
     _check_overflow(variance)
     variance.addcmul_(residual, residual, value=-1).clamp_(min=0)
     return _finish(
-        d, first_mean, residual, variance, last, eps, eps_mode, gamma, beta, write
+        d,
+        first_mean,
+        residual,
+        variance,
+        last,
+        eps,
+        eps_mode,
+        gamma,
+        beta,
+        write,
+        loc_dtype,
     )
 
 
@@ -708,11 +770,24 @@ def _first_mean_suffices(first_mean, variance, d) -> bool:
     return bool((first_mean.abs() <= variance.sqrt().mul_(bound)).all())
 
 
-def _finish(d, first_mean, residual, variance, last, eps, eps_mode, gamma, beta, write):
+def _finish(
+    d,
+    first_mean,
+    residual,
+    variance,
+    last,
+    eps,
+    eps_mode,
+    gamma,
+    beta,
+    write,
+    loc_dtype=None,
+):
     """Scale, loc and, when ``write``, the normalized windows from the moments.
 
     ``residual`` is the correction of ``first_mean`` (None: none needed);
-    ``beta`` None means a zero shift.
+    ``beta`` None means a zero shift. ``loc_dtype`` (None: the data's) is the
+    dtype in which ``first_mean + residual`` is added and returned.
     """
     scale = _scale(variance, eps, eps_mode)
     if write:
@@ -736,8 +811,12 @@ def _finish(d, first_mean, residual, variance, last, eps, eps_mode, gamma, beta,
         loc = last
     elif residual is None:
         loc = first_mean
-    else:
+    elif loc_dtype is None or loc_dtype == first_mean.dtype:
         loc = first_mean.add_(residual)
+    else:
+        loc = first_mean.to(loc_dtype).add_(residual)
+    if loc_dtype is not None and loc.dtype != loc_dtype:
+        loc = loc.to(loc_dtype)
     return loc, scale, variance
 
 

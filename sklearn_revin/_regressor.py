@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from numbers import Integral
 
@@ -109,7 +110,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         How the windows weigh in the fit of the regressor.
 
         - ``"scale"``: window :math:`i` of target variate :math:`v` weighs
-          :math:`(\sigma_{iv} / |\gamma_v|)^2` (``revin_.scale_`` and the
+          :math:`(\sigma_{iv} / |\gamma_v|)^2` (the window's scale and the
           effective ``revin_.gamma_``), divided by the mean weight, so that
           the regressor minimises the squared error on the series' own scale.
           The weights are passed as ``sample_weight``; with several target
@@ -292,11 +293,12 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             ensure_all_finite=self._ensure_all_finite(),
         )
         if sample_weight is not None:
-            refusal = _sample_weight_refusal(self._regressor())
-            if refusal:
+            if not _fit_can_take(self._regressor(), "sample_weight"):
+                name = type(self._regressor()).__name__
                 raise ValueError(
-                    f"sample_weight was passed to fit, but {refusal}; fit without "
-                    "sample_weight, or use a regressor whose fit takes it."
+                    f"sample_weight was passed to fit, but {name}.fit does not "
+                    "take sample_weight; fit without sample_weight, or use a "
+                    "regressor whose fit takes it."
                 )
             sample_weight = _as_sample_weight(sample_weight, X.shape[0])
         self._training_dim = y.ndim
@@ -693,6 +695,18 @@ def _mean_one(factor, sample_weight):
     weighted = sample_weight * factor
     mean = np.sum(weighted) / total if total > 0 else 1.0  # all zero: let fit say
     return weighted / mean
+
+
+def _fit_can_take(regressor, name: str) -> bool:
+    """Return True if ``regressor.fit`` has a parameter ``name`` or ``**kwargs``.
+
+    A fit with ``**kwargs`` (Pipeline, TransformedTargetRegressor) decides
+    itself, with its own message, what it does with ``sample_weight``.
+    """
+    parameters = inspect.signature(regressor.fit).parameters.values()
+    return any(
+        p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
+    )
 
 
 def _sample_weight_refusal(regressor) -> str | None:

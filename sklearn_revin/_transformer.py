@@ -76,7 +76,9 @@ _ONE_STEP = (
 class InstanceStatistics(NamedTuple):
     """Statistics of each instance (window) and variate.
 
-    Both fields have shape ``(n_instances, n_variates)``. They are NumPy arrays,
+    Both fields have shape ``(n_instances, n_variates)``, in float64 (so that
+    values normalized with them are as accurate as the input's precision
+    allows, float32 windows far from zero included). They are NumPy arrays,
     or tensors on the input's device when the input was a ``torch.Tensor``.
 
     Attributes
@@ -254,7 +256,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     mean_ : ndarray of shape (n_instances, `n_variates_`)
         Mean (or last value, with ``center="last"``) of each window of the
         data seen by :meth:`fit` or :meth:`fit_transform`; used by
-        :meth:`inverse_transform`.
+        :meth:`inverse_transform`. float64 (see Notes).
     scale_ : ndarray of shape (n_instances, `n_variates_`)
         Scale ``sqrt(max(variance, eps))`` (or ``sqrt(variance + eps)``) of
         each window of that data.
@@ -290,7 +292,11 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     and ``center`` to the values the model was trained with.
 
     Statistics are computed in the input's precision with a numerically stable
-    reduction, so float32 windows with a large offset stay accurate.
+    reduction, so float32 windows with a large offset stay accurate; the
+    statistics that are kept (``mean_``, ``scale_``, :meth:`instance_statistics`)
+    are float64, and :meth:`normalize_with` and :meth:`inverse_transform` of
+    float32 values use them at float32 cost (the mean's float32 rounding is
+    carried by a per-instance shift).
 
     A dask array chunked by rows is accepted by every method and gives lazy
     dask arrays, computed chunk by chunk; after :meth:`fit` on dask input,
@@ -437,7 +443,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         copy = self.copy if copy is None else copy
         X = self._validate_X(X, reset=False, copy=copy)
         self._check_layout(X)
-        return self._normalize(X, copy=copy)[0]
+        return self._normalize(X, copy=copy, keep_statistics=False)[0]
 
     def instance_statistics(self, X) -> InstanceStatistics:
         """Return the per-instance statistics of X, for an inverse of new data.
@@ -630,6 +636,13 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 "input windows with statistics=revin.instance_statistics(X_in)."
             )
 
+        loc, shift = _compensated_location(
+            mean[:, variates],
+            scale[:, variates],
+            self.gamma_[variates],
+            self.beta_[variates],
+            X.dtype,
+        )
         # The way back may reproduce the source's division (see ``inverse``).
         options = (
             {"inverse": self.inverse_, "eps": self.eps_}
@@ -640,10 +653,10 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         def compute(source, out):
             return function(
                 source,
-                as_tensor_like(mean[:, variates], source),
+                as_tensor_like(loc, source),
                 as_tensor_like(scale[:, variates], source),
                 as_tensor_like(self.gamma_[variates], source),
-                as_tensor_like(self.beta_[variates], source),
+                as_tensor_like(shift, source),
                 out=out,
                 **options,
             )
@@ -950,10 +963,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
         hint = ""
         if X.ndim == 2 and self.n_variates is None:
-            hint = (
-                " For 2-D X pass n_variates={found} (the columns are "
-                "variate-major)."
-            )
+            hint = " For 2-D X pass n_variates={found} (the columns are variate-major)."
         layer = find_revin_layer(
             self.checkpoint,
             key=self.checkpoint_key,
@@ -987,7 +997,11 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _window_statistics(self, source):
         return window_statistics(
-            source, eps=self.eps_, eps_mode=self.eps_mode_, center=self.center_
+            source,
+            eps=self.eps_,
+            eps_mode=self.eps_mode_,
+            center=self.center_,
+            loc_dtype=_statistics_dtype(source),
         )
 
     def _affine_parameter(self, name, value, default):
@@ -1021,8 +1035,15 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
         return clamped
 
-    def _normalize(self, X, *, copy, statistics_only=False, gathered=False):
+    def _normalize(
+        self, X, *, copy, statistics_only=False, keep_statistics=True, gathered=False
+    ):
         """Normalize X; return the output and the statistics as tensors.
+
+        Kept statistics are float64 (where the device has it): a float32 mean
+        of windows far from zero would be off by up to half its last unit,
+        many times the error of the normalized values, when other values
+        (the targets) are normalized or mapped back with it.
 
         Passthrough columns and newest-first steps are handled by reading the
         window columns in RevIN's order (one copy) and writing the result back
@@ -1037,6 +1058,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 X[..., index],
                 copy=False,
                 statistics_only=statistics_only,
+                keep_statistics=keep_statistics,
                 gathered=True,
             )
             if statistics_only:
@@ -1061,6 +1083,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 eps_mode=self.eps_mode_,
                 center=self.center_,
                 out=out,
+                loc_dtype=_statistics_dtype(source) if keep_statistics else None,
             )
             means.append(stats.loc)
             scales.append(stats.scale)
@@ -1074,9 +1097,10 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             writes=not statistics_only,
             row_chunks=True,
         )
-        if len(means) == 1:
-            return out, means[0], scales[0]
-        return out, torch.cat(means), torch.cat(scales)
+        if not keep_statistics:
+            return out, None, None
+        mean, scale = (torch.cat(parts) for parts in (means, scales))
+        return out, mean, scale.to(mean.dtype)
 
     @staticmethod
     def _as_windows(X, n_variates):
@@ -1164,6 +1188,38 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"got {tuple(checked[0].shape)} and {tuple(checked[1].shape)}."
             )
         return tuple(checked)
+
+
+def _statistics_dtype(source: torch.Tensor) -> torch.dtype | None:
+    """float64 for the statistics that are kept, where the device has it."""
+    return None if source.device.type == "mps" else torch.float64
+
+
+def _compensated_location(mean, scale, gamma, beta, dtype):
+    """Return ``(loc, shift)`` in ``dtype``'s precision that stand for ``mean``.
+
+    ``(x - mean) / scale * gamma + beta`` equals ``(x - loc) / scale * gamma +
+    shift`` with ``loc`` the mean rounded to float32 and the rounding moved
+    into a per-instance ``shift = beta - (mean - loc) * gamma / scale``, which
+    is small and keeps its precision. So float32 values (the targets of a
+    window, a forecast) are normalized and mapped back with float64
+    statistics at float32 cost, as accurately as :meth:`transform`. For
+    float64 data, or float32 statistics, ``(mean, beta)`` is returned.
+    """
+    if dtype != np.float32 and dtype != torch.float32:
+        return mean, beta
+    if is_tensor(mean):
+        if mean.dtype != torch.float64:
+            return mean, beta
+        loc = mean.to(torch.float32)
+        like = {"device": mean.device, "dtype": torch.float64}
+        factor = torch.as_tensor(gamma, **like) / torch.as_tensor(scale, **like)
+        return loc, torch.as_tensor(beta, **like) - (mean - loc) * factor
+    mean = np.asarray(mean)
+    if mean.dtype != np.float64:
+        return mean, beta
+    loc = mean.astype(np.float32)
+    return loc, beta - (mean - loc) * (gamma / np.asarray(scale, dtype=np.float64))
 
 
 def _warn_if_contradicted(name, given, recorded, where, *, stacklevel):
