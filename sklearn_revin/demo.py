@@ -9,7 +9,7 @@ mean squared error on forecasts of the last 30%: raw, and inside
 repeats the last observed value.
 
 The plot needs matplotlib and the progress bar tqdm (``pip install
-"sklearn-revin[demo]"``); without them the table is still printed.
+".[demo]"`` from a clone); without them the table is still printed.
 """
 
 from __future__ import annotations
@@ -356,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         print(
             f"\nWrote {table_path}. matplotlib is not installed, so there is no "
-            'plot: pip install "sklearn-revin[demo]".'
+            'plot: pip install ".[demo]" from a clone of sklearn-revin.'
         )
         return 0
     plot_path = args.output / "forecasts.png"

@@ -1,7 +1,7 @@
 """Checkpoints of real neuralforecast, darts and tsai models, saved as users save them.
 
 Each library trains a tiny model for a step or two (``pip install
-"sklearn-revin[interop]"``, see ``.ci/run``), saves it with its own save call,
+".[interop]"`` from a clone, see ``.ci/run``), saves it with its own save call,
 and the file is loaded with this package. The transformer's numbers are then
 compared with the library's own RevIN layer, taken from the trained model, on
 windows of large and of near-constant variance (where eps matters), in
