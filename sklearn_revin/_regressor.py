@@ -27,7 +27,8 @@ from sklearn.utils.validation import (
 from . import _dask
 from ._backend import array_api_tensors, from_host, to_host
 from ._layout import parse_target_names
-from ._transformer import _FLOAT_DTYPES, InstanceStatistics, RevINTransformer
+from ._transformer import InstanceStatistics, RevINTransformer
+from ._validation import FLOAT_DTYPES
 from ._windows import frame_library
 
 __all__ = ["RevINRegressor"]
@@ -287,7 +288,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             self,
             X,
             y,
-            dtype=_FLOAT_DTYPES,
+            dtype=FLOAT_DTYPES,
             multi_output=True,
             y_numeric=True,
             ensure_all_finite=self._ensure_all_finite(),
@@ -368,7 +369,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             self,
             X,
             reset=False,
-            dtype=_FLOAT_DTYPES,
+            dtype=FLOAT_DTYPES,
             ensure_all_finite=self._ensure_all_finite(),
         )
         targets = self.target_variates_

@@ -44,6 +44,7 @@ from ._functional import (
 )
 from ._layout import parse_input_names, resolve_passthrough
 from ._validation import (
+    FLOAT_DTYPES,
     check_no_self_overlap,
     check_statistics_values,
     check_window_axes,
@@ -51,9 +52,6 @@ from ._validation import (
 from .nn import RevIN
 
 __all__ = ["InstanceStatistics", "RevINTransformer"]
-
-_FLOAT_DTYPES = (np.float64, np.float32)
-
 
 # A single column is a window of one step, which normalizes to beta whatever
 # its value: refused, with the reason, since that is what the target-transform
@@ -834,7 +832,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 self,
                 X,
                 reset=reset,
-                dtype=_FLOAT_DTYPES,
+                dtype=FLOAT_DTYPES,
                 ensure_all_finite=False,
                 allow_nd=True,
                 force_writeable=not copy,
@@ -1264,7 +1262,7 @@ def _validate_array(X, *, name: str, copy: bool):
     check_array_namespace(X, estimator="RevINTransformer")
     return check_array(
         X,
-        dtype=_FLOAT_DTYPES,
+        dtype=FLOAT_DTYPES,
         ensure_all_finite=False,
         allow_nd=True,
         force_writeable=not copy,

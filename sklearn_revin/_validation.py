@@ -10,10 +10,14 @@ import numpy as np
 import torch
 
 __all__ = [
+    "FLOAT_DTYPES",
     "check_no_self_overlap",
     "check_statistics_values",
     "check_window_axes",
 ]
+
+# The dtypes the estimators compute in; other input is converted to float64.
+FLOAT_DTYPES = (np.float64, np.float32)
 
 
 def check_window_axes(X, *, name: str = "X") -> None:
