@@ -458,9 +458,7 @@ def _masked_moments(x, *, eps, eps_mode, center):
     if center == "mean":
         offset, loc = residual, first_mean + residual
     else:
-        steps = torch.arange(1, x.shape[-1] + 1, device=x.device)
-        last_index = (steps * observed).argmax(dim=-1, keepdim=True)
-        loc = torch.gather(filled, -1, last_index).squeeze(-1)
+        loc = _gather_last_observed(filled, observed)
         offset = loc - first_mean
     # d - offset, not d * factor - offset * factor: a constant window gives
     # exactly 0 here, so exactly beta after the affine.
@@ -525,9 +523,17 @@ def _last_observed(x):
     missing = torch.isnan(last)
     if not bool(missing.any()):
         return last
-    steps = torch.arange(1, x.shape[-1] + 1, device=x.device)
-    last_index = (steps * ~torch.isnan(x)).argmax(dim=-1, keepdim=True)
-    return torch.gather(x, -1, last_index).squeeze(-1)
+    return _gather_last_observed(x, ~torch.isnan(x))
+
+
+def _gather_last_observed(values, observed):
+    """Return the value at the last True of ``observed`` in each window (no branch).
+
+    A window with nothing observed gets its first value.
+    """
+    steps = torch.arange(1, values.shape[-1] + 1, device=values.device)
+    last_index = (steps * observed).argmax(dim=-1, keepdim=True)
+    return torch.gather(values, -1, last_index).squeeze(-1)
 
 
 def _as_instances(x):
