@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import _dask
+from . import _dask, _panel
 from ._layout import input_name, positions_of, target_name
 
 __all__ = ["frame_library", "make_windows"]
@@ -23,6 +23,8 @@ def make_windows(
     *,
     step: int = 1,
     target: int | str | Sequence[int | str] | None = None,
+    id_col: str | None = None,
+    time_col: str | None = None,
 ) -> tuple[Any, Any]:
     """Cut a time series into input windows and the horizons that follow them.
 
@@ -125,6 +127,26 @@ def make_windows(
     window = _check_positive_int(window, "window")
     horizon = _check_positive_int(horizon, "horizon", minimum=0)
     step = _check_positive_int(step, "step")
+    # --- panels (issue 23): a long frame of many series, cut within each one.
+    if id_col is not None:
+        return _panel.make_panel_windows(
+            series,
+            window,
+            horizon,
+            step=step,
+            target=target,
+            id_col=id_col,
+            time_col=time_col,
+            windowing=make_windows,
+        )
+    if time_col is not None:
+        raise ValueError(
+            f"time_col={time_col!r} sorts the rows of each series of a long "
+            "frame: it needs id_col, the column naming the series (for one "
+            "series, sort the frame by time and pass its value columns)."
+        )
+    _panel.check_not_long(series)
+    # --- end panels
     if _dask.is_dask_collection(series):
         return _dask.make_windows(
             series, window, horizon, step=step, target=target, windowing=make_windows
