@@ -354,7 +354,7 @@ def _polars_result(data, X, Y, x_names, y_names, ids, times, id_name, time_name)
     import polars as pl
 
     id_dtype = data.schema[id_name]
-    time_dtype = data.schema[time_name] if time_name in data.schema else pl.Int64
+    time_dtype = data.schema.get(time_name, pl.Int64)
     keys = pl.DataFrame(
         [
             pl.Series(id_name, ids.tolist()).cast(id_dtype),
