@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ._layout import input_name, target_name
+from ._nonnumeric import is_numeric_dtype
 
 __all__ = ["check_not_long", "make_panel_windows"]
 
@@ -137,7 +138,7 @@ def check_not_long(series) -> None:
         other = [
             str(name)
             for name, dtype in schema.items()
-            if not _is_numeric(dtype, library)
+            if not is_numeric_dtype(dtype, library)
         ]
         if other:
             raise ValueError(
@@ -180,14 +181,6 @@ def _frame_library(data) -> str | None:
         if module is not None and isinstance(data, (module.DataFrame, module.Series)):
             return library
     return None
-
-
-def _is_numeric(dtype, library) -> bool:
-    if library == "pandas":
-        import pandas as pd
-
-        return pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
-    return dtype.is_numeric() or dtype == sys.modules["polars"].Boolean
 
 
 def _library(data) -> str:
