@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from . import _dask, _dask_panel
 from ._layout import input_name, target_name
 from ._nonnumeric import is_numeric_dtype
 
@@ -37,6 +38,19 @@ def make_panel_windows(
     ``windowing`` is :func:`make_windows` itself (for one series, as an
     array), passed in to keep the import graph acyclic.
     """
+    if _dask.is_dask_collection(data):
+        return _dask_panel.make_windows(
+            data,
+            window,
+            horizon,
+            step=step,
+            target=target,
+            id_col=id_col,
+            time_col=time_col,
+            panel_windows=lambda part, *args, **kwargs: make_panel_windows(
+                part, *args, **kwargs, windowing=windowing
+            ),
+        )
     library = _library(data)
     columns = [str(column) for column in data.columns]
     for label, name in (("id_col", id_col), ("time_col", time_col)):
@@ -58,8 +72,8 @@ def make_panel_windows(
     order = _sort_within_series(codes, times, uniques, time_col)
     codes, values = codes[order], values[order]
     times = _positions_within(codes) if times is None else times[order]
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    ends = np.r_[starts[1:], len(codes)]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]][: len(codes)])
+    ends = np.r_[starts[1:], len(codes)][: len(starts)]
 
     if target is None:
         target_positions = None
@@ -221,19 +235,21 @@ def _columns(data, library, id_col, time_col, value_names):
 
 
 def _factorize(ids):
-    """Return (codes, uniques): the series in the order they first appear."""
+    """Return (codes, uniques): the series in the order of their sorted ids.
+
+    Sorted, not in order of appearance, so that the same rows in another
+    order (a dask shuffle, a sampled frame) give the same windows in the same
+    order.
+    """
     if ids.dtype == object and any(value is None for value in ids):
         raise ValueError("id_col holds missing ids (None); every row needs a series.")
     try:
-        uniques, first, codes = np.unique(ids, return_index=True, return_inverse=True)
+        uniques, codes = np.unique(ids, return_inverse=True)
     except TypeError as error:
         raise ValueError(
             f"id_col holds ids that cannot be compared with each other: {error}"
         ) from None
-    appearance = np.argsort(first, kind="stable")
-    rank = np.empty_like(appearance)
-    rank[appearance] = np.arange(len(appearance))
-    return rank[codes.ravel()], uniques[appearance]
+    return codes.ravel(), uniques
 
 
 def _sort_within_series(codes, times, uniques, time_col):

@@ -39,9 +39,9 @@ def _panel(lengths, seed=0, n_values=1, shuffle=True):
 
 
 def _by_hand(panel, window, horizon, step, value_names, target_names):
-    """The windows of each series by a plain loop, in order of first appearance."""
+    """The windows of each series by a plain loop, series in sorted order."""
     X_rows, Y_rows, keys = [], [], []
-    for uid, group in panel.groupby("unique_id", sort=False):
+    for uid, group in panel.groupby("unique_id"):
         group = group.sort_values("ds")
         values = group[value_names].to_numpy()
         targets = group[target_names].to_numpy()
@@ -301,3 +301,23 @@ def test_grunfeld_panel_windows_match_the_loop():
     assert sorted(X.index) == sorted(keys)
     assert_array_equal(X.loc[keys].to_numpy(), X_hand)
     assert_array_equal(Y.loc[keys].to_numpy(), Y_hand)
+
+
+def test_dask_long_frame_gives_lazy_windows_per_partition():
+    """Check a dask panel: lazy windows equal to pandas', a split series refused."""
+    dask = pytest.importorskip("dask")
+    dd = pytest.importorskip("dask.dataframe")
+    panel = _panel([20, 15, 30, 12], shuffle=False)
+    split = dd.from_pandas(panel, npartitions=3, sort=False)
+    with pytest.raises(ValueError, match=r"has rows in partitions .*shuffle\(on="):
+        make_windows(split, 4, 2, id_col="unique_id", time_col="ds")
+    by_series = split.shuffle(on="unique_id")
+    X, Y = make_windows(by_series, 4, 2, id_col="unique_id", time_col="ds")
+    assert isinstance(X, dd.DataFrame)
+    assert list(X.columns[:2]) == ["unique_id", "ds"]
+    X_computed, Y_computed = dask.compute(X, Y)
+    X_pandas, Y_pandas = make_windows(panel, 4, 2, id_col="unique_id", time_col="ds")
+    keyed = X_computed.set_index(["unique_id", "ds"])
+    assert sorted(keyed.index) == sorted(X_pandas.index)
+    assert_array_equal(keyed.to_numpy(), X_pandas.loc[keyed.index].to_numpy())
+    assert_array_equal(Y_computed.to_numpy(), Y_pandas.loc[keyed.index].to_numpy())
