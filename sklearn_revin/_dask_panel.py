@@ -62,7 +62,12 @@ def make_windows(
             return Y.reset_index(drop=True)
         return X.reset_index()
 
-    meta = data._meta
+    import pandas as pd
+
+    # An empty frame of the same columns and dtypes: what a partition looks like.
+    meta = pd.DataFrame(
+        {name: pd.Series(dtype=dtype) for name, dtype in data.dtypes.items()}
+    )
     X_meta = cut(meta, "X")
     if time_col is not None:
         X_meta = X_meta.astype({time_name: meta[time_col].dtype})
