@@ -18,11 +18,21 @@ import numpy as np
 from ._layout import resolve_passthrough
 
 __all__ = [
+    "SERIES_CODE_COLUMNS",
     "NonNumeric",
     "is_numeric_dtype",
     "restore_non_numeric",
     "split_non_numeric",
 ]
+
+
+# Columns that forecasting libraries add to the lags to say which series a row
+# is of: numbers, but never steps of a window.
+SERIES_CODE_COLUMNS = {
+    "_level_skforecast": (
+        "the series code of skforecast's ForecasterRecursiveMultiSeries"
+    ),
+}
 
 
 class NonNumeric:
@@ -36,6 +46,9 @@ class NonNumeric:
 
 def split_non_numeric(X, passthrough, *, resolved=None):
     """Return ``(X_numeric, NonNumeric or None)``.
+
+    A column named in ``SERIES_CODE_COLUMNS`` must be a passthrough column
+    too, numbers or not.
 
     ``X_numeric`` is ``X`` itself when every column is a number; otherwise a
     frame of the same library and column names with zeros in place of the
@@ -52,10 +65,20 @@ def split_non_numeric(X, passthrough, *, resolved=None):
         for position, dtype in enumerate(schema)
         if not is_numeric_dtype(dtype, library)
     ]
-    if not positions:
+    codes = [name for name in names if name in SERIES_CODE_COLUMNS]
+    if not positions and not codes:
         return X, None
     if resolved is None:
         resolved = resolve_passthrough(passthrough, len(names), names)
+    for name in codes:
+        if names.index(name) not in resolved:
+            raise ValueError(
+                f"Column {name!r} of X is {SERIES_CODE_COLUMNS[name]}, not a "
+                "step of the window: RevIN would normalize it with the lags. "
+                f"Pass it through: passthrough={name!r}."
+            )
+    if not positions:
+        return X, None
     outside = [names[position] for position in positions if position not in resolved]
     if outside:
         raise ValueError(

@@ -453,3 +453,15 @@ def test_sktime_global_reduction_over_a_panel(sktime):
     for name, s in series.items():
         expected = _recursive_by_hand(hand, s.to_numpy(), steps, [])
         assert_allclose(predicted.loc[name, "y"].to_numpy(), expected, rtol=1e-8)
+
+
+def test_skforecast_level_column_outside_passthrough_is_an_error(skforecast):
+    """Check that skforecast's series code is recognised: never normalized as a lag."""
+    from skforecast.recursive import ForecasterRecursiveMultiSeries
+
+    model = RevINRegressor(Ridge(), step_order="newest_first")
+    forecaster = ForecasterRecursiveMultiSeries(
+        model, lags=PANEL_LAGS, encoding="ordinal", transformer_series=None
+    )
+    with pytest.raises(ValueError, match="passthrough='_level_skforecast'"):
+        forecaster.fit(_panel_series())

@@ -321,3 +321,42 @@ def test_dask_long_frame_gives_lazy_windows_per_partition():
     assert sorted(keyed.index) == sorted(X_pandas.index)
     assert_array_equal(keyed.to_numpy(), X_pandas.loc[keyed.index].to_numpy())
     assert_array_equal(Y_computed.to_numpy(), Y_pandas.loc[keyed.index].to_numpy())
+
+
+def test_string_id_reaches_a_pipeline_that_encodes_it():
+    """Check a string id column: handed as strings, one-hot encoded by the pipeline."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    panel = _panel([40, 30, 35])
+    X, Y = make_windows(panel, 5, 2, id_col="unique_id", time_col="ds")
+    X = X.assign(unique_id=X.index.get_level_values("unique_id").astype(object))
+    encode = make_column_transformer(
+        (OneHotEncoder(), ["unique_id"]), remainder="passthrough"
+    )
+    model = RevINRegressor(make_pipeline(encode, Ridge()), passthrough="unique_id").fit(
+        X, Y
+    )
+    assert model.regressor_[0].transformers_[0][1].categories_[0].tolist() == [
+        "s0",
+        "s1",
+        "s2",
+    ]
+    assert model.predict(X).shape == Y.shape
+
+
+def test_skforecast_series_code_must_be_passthrough():
+    """Check that a `_level_skforecast` column is recognised as not a window step."""
+    X = pd.DataFrame(
+        np.random.default_rng(0).normal(size=(30, 4)),
+        columns=["lag_1", "lag_2", "lag_3", "_level_skforecast"],
+    )
+    y = X["lag_1"].to_numpy()
+    with pytest.raises(ValueError, match="series code of skforecast"):
+        RevINRegressor(step_order="newest_first").fit(X, y)
+    model = RevINRegressor(
+        step_order="newest_first", passthrough="_level_skforecast"
+    ).fit(X, y)
+    assert model.revin_.passthrough_.tolist() == [3]
