@@ -2,6 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._long_forecast import to_long_forecast
 from ._regressor import RevINRegressor
 from ._transformer import InstanceStatistics, RevINTransformer
 from ._windows import make_windows
@@ -17,4 +18,5 @@ __all__ = [
     "RevINTransformer",
     "__version__",
     "make_windows",
+    "to_long_forecast",
 ]

@@ -27,6 +27,7 @@ from sklearn.utils.validation import (
 from . import _dask
 from ._backend import array_api_tensors, from_host, to_host
 from ._layout import parse_target_names
+from ._nonnumeric import restore_non_numeric, split_non_numeric
 from ._transformer import InstanceStatistics, RevINTransformer
 from ._validation import FLOAT_DTYPES
 from ._windows import frame_library
@@ -93,6 +94,12 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         calendar and window features), see :class:`RevINTransformer`. The
         regressor gets them unnormalized, in their place next to the
         normalized windows. None takes that of ``revin`` (none by default).
+        Columns of a pandas or polars ``X`` that are not numbers (a series
+        id, categories, calendar labels) must be passthrough columns: the
+        regressor then gets a data frame of ``X``'s library with those
+        columns as they are, e.g. for
+        ``HistGradientBoostingRegressor(categorical_features="from_dtype")``
+        (not with ``channel_independent=True``); see :ref:`panels`.
     revin : RevINTransformer, default=None
         The normalization, cloned at :term:`fit`: set ``gamma``, ``beta``,
         ``eps`` or ``device`` there. None means ``RevINTransformer()``. Its
@@ -283,6 +290,15 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         # regressor as it is.
         fit_params = dict(self._route_fit_params(fit_params).regressor.fit)
         sample_weight = fit_params.pop("sample_weight", None)
+        # Non-numeric passthrough columns (ids, categories): zeros for the checks
+        # and RevIN, handed back to the regressor as they are.
+        X, non_numeric = split_non_numeric(X, self._make_revin().passthrough)
+        if non_numeric is not None and self.channel_independent:
+            raise ValueError(
+                "channel_independent=True fits one row per variate of plain "
+                "numbers; non-numeric passthrough columns need "
+                "channel_independent=False."
+            )
         X_frame, y_frame = X, _frame_description(y)
         X, y = validate_data(
             self,
@@ -309,6 +325,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
 
         self.revin_ = self._make_revin()
         X_normalized = self.revin_.fit_transform(_with_names(X, X_frame))
+        X_normalized = restore_non_numeric(X_normalized, non_numeric)
         targets = self.target_variates_ = self._fit_targets(y_frame)
         if Y.shape[1] % len(targets):
             raise ValueError(
@@ -364,6 +381,10 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 y_pred = self.predict(to_host(X))
             return from_host(y_pred, like=X)
         check_is_fitted(self)
+        X_given = X
+        X, non_numeric = split_non_numeric(
+            X, None, resolved=self.revin_.passthrough_.tolist()
+        )
         X_frame = X
         X = validate_data(
             self,
@@ -379,6 +400,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             warnings.filterwarnings("ignore", "X does not have valid feature names")
             window_statistics = self.revin_.instance_statistics(X_revin)
             X_normalized = self.revin_.transform(X_revin)
+        X_normalized = restore_non_numeric(X_normalized, non_numeric)
         if self.channel_independent:
             inputs = self._one_row_per_variate(X_normalized, targets)
             y_normalized = np.asarray(self.regressors_[0].predict(inputs))
@@ -395,7 +417,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         )
         if self._training_dim == 1 and y_pred.shape[1] == 1:
             y_pred = y_pred.ravel()
-        return _as_frame_like(y_pred, X_frame, self._y_frame)
+        return _as_frame_like(y_pred, X_given, self._y_frame)
 
     def get_metadata_routing(self):
         """Get metadata routing of this object.

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import _dask
+from . import _dask, _panel
 from ._layout import input_name, positions_of, target_name
 
 __all__ = ["frame_library", "make_windows"]
@@ -23,6 +23,8 @@ def make_windows(
     *,
     step: int = 1,
     target: int | str | Sequence[int | str] | None = None,
+    id_col: str | None = None,
+    time_col: str | None = None,
 ) -> tuple[Any, Any]:
     """Cut a time series into input windows and the horizons that follow them.
 
@@ -51,7 +53,19 @@ def make_windows(
         Distance in steps between the starts of consecutive windows.
     target : int, str or sequence of them, default=None
         The variates to forecast, by position or (for data frames) by column
-        name, in the order of ``Y``'s blocks; None means all variates.
+        name, in the order of ``Y``'s blocks; None means all variates. With
+        ``id_col``, the value columns of the long frame.
+    id_col : str, default=None
+        For a long frame of several series (pandas or polars, one row per
+        series and time; or a dask DataFrame): the column naming the series.
+        Windows are then cut within each series only, series in the order of
+        their sorted ids; every other column but ``time_col`` is a value to
+        window. See :ref:`panels`.
+    time_col : str, default=None
+        With ``id_col``, the column to sort each series by; a time that
+        repeats within a series, is missing, or cannot be sorted is an error
+        naming the series. None keeps the rows' order within each series and
+        keys them by their position.
 
     Returns
     -------
@@ -63,11 +77,23 @@ def make_windows(
             (n_windows, n_targets * horizon)
         The ``horizon`` values after each window, for each target variate.
 
+        With ``id_col``: pandas frames indexed by ``(id_col, time_col)``, the
+        series and the time of each window's last input step; polars and
+        dask ``X`` start with those two columns instead (they have no such
+        index). ``horizon=0`` gives each series' last window only. A series
+        shorter than ``window + horizon`` is named in a warning: it gives no
+        rows for ``horizon > 0``, and a last window front-padded with NaN for
+        ``horizon=0``.
+
     Raises
     ------
     ValueError
         If the series is shorter than ``window + horizon``, is not 1-D or 2-D,
-        holds no numbers, or if ``target`` names no variate of it.
+        holds no numbers, or if ``target`` names no variate of it; if it is a
+        long panel given without ``id_col`` (a MultiIndex, an index whose
+        values repeat, columns that are not numbers); with ``id_col``, for
+        the times above, or a dask DataFrame with a series split across
+        partitions.
 
     See Also
     --------
@@ -121,10 +147,45 @@ def make_windows(
     >>> X_last.iloc[[-1]]
        co2[t-1]  co2[t]
     3       3.0     4.0
+
+    A long frame of several series, cut within each one:
+
+    >>> panel = pd.DataFrame({
+    ...     "unique_id": ["b", "a", "a", "b", "a", "b", "a"],
+    ...     "ds": [2, 3, 1, 1, 2, 3, 4],
+    ...     "y": [20.0, 3.0, 1.0, 10.0, 2.0, 30.0, 4.0],
+    ... })
+    >>> X, Y = make_windows(panel, 2, 1, id_col="unique_id", time_col="ds")
+    >>> X.join(Y)
+                  y[t-1]  y[t]  y[t+1]
+    unique_id ds
+    a         2      1.0   2.0     3.0
+              3      2.0   3.0     4.0
+    b         2     10.0  20.0    30.0
     """
     window = _check_positive_int(window, "window")
     horizon = _check_positive_int(horizon, "horizon", minimum=0)
     step = _check_positive_int(step, "step")
+    # --- panels (issue 23): a long frame of many series, cut within each one.
+    if id_col is not None:
+        return _panel.make_panel_windows(
+            series,
+            window,
+            horizon,
+            step=step,
+            target=target,
+            id_col=id_col,
+            time_col=time_col,
+            windowing=make_windows,
+        )
+    if time_col is not None:
+        raise ValueError(
+            f"time_col={time_col!r} sorts the rows of each series of a long "
+            "frame: it needs id_col, the column naming the series (for one "
+            "series, sort the frame by time and pass its value columns)."
+        )
+    _panel.check_not_long(series)
+    # --- end panels
     if _dask.is_dask_collection(series):
         return _dask.make_windows(
             series, window, horizon, step=step, target=target, windowing=make_windows

@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.linear_model import Ridge
 
 from sklearn_revin import RevINRegressor, RevINTransformer
@@ -303,3 +303,165 @@ def test_mlforecast_global_sklearn_transformer_is_a_clear_error(mlforecast):
     )
     with pytest.raises(ValueError, match="use RevINRegressor"):
         forecaster.fit(_long_frame())
+
+
+# ---------------------------------------------------------------- panels (issue 23)
+
+PANEL_LAGS = 6
+
+
+def _panel_series(lengths=(50, 60, 40), end="2009-12-01"):
+    """Random walks of levels 10, 100, 1000, unequal lengths, a common end."""
+    rng = np.random.RandomState(3)
+    return {
+        f"s{i}": pd.Series(
+            10.0 ** (i + 1) + rng.normal(size=n).cumsum(),
+            index=pd.date_range(end=end, periods=n, freq="MS"),
+            name=f"s{i}",
+        )
+        for i, n in enumerate(lengths)
+    }
+
+
+def _recursive_by_hand(hand, values, steps, extra, center="mean"):
+    history = list(values)
+    for _ in range(steps):
+        window = np.array(history[-PANEL_LAGS:])
+        history.append(_predict_by_hand(hand, window, extra, center))
+    return history[len(values) :]
+
+
+def test_skforecast_multi_series_passes_the_level_column_through(skforecast):
+    """Check ForecasterRecursiveMultiSeries with its level column passed through.
+
+    skforecast's columns: lag_1 ... lag_6 (newest first), then
+    ``_level_skforecast``, the series' code (ordinal encoding: sorted names).
+    Normalized with the lags, the code would be a step of the window.
+    """
+    from skforecast.recursive import ForecasterRecursiveMultiSeries
+
+    series, steps = _panel_series(), 4
+    model = RevINRegressor(
+        Ridge(alpha=ALPHA), step_order="newest_first", passthrough="_level_skforecast"
+    )
+    forecaster = ForecasterRecursiveMultiSeries(
+        model, lags=PANEL_LAGS, encoding="ordinal", transformer_series=None
+    )
+    forecaster.fit(series)
+    predicted = forecaster.predict(steps=steps)
+
+    names = sorted(series)
+    windows, extras, targets = [], [], []
+    for code, name in enumerate(names):
+        values = series[name].to_numpy()
+        for t in range(PANEL_LAGS, len(values)):
+            windows.append(values[t - PANEL_LAGS : t])
+            extras.append([code])
+            targets.append(values[t])
+    hand = _fit_by_hand(windows, extras, targets, "mean")
+    for code, name in enumerate(names):
+        expected = _recursive_by_hand(hand, series[name].to_numpy(), steps, [code])
+        got = predicted.loc[predicted["level"] == name, "pred"].to_numpy()
+        assert_allclose(got, expected, rtol=1e-8)
+
+
+def test_skforecast_multi_series_category_level_reaches_the_trees(skforecast):
+    """Check encoding="ordinal_category": the level arrives as a category."""
+    from skforecast.recursive import ForecasterRecursiveMultiSeries
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    hgb = HistGradientBoostingRegressor(
+        categorical_features="from_dtype", max_iter=20, random_state=0
+    )
+    model = RevINRegressor(
+        hgb, step_order="newest_first", passthrough="_level_skforecast"
+    )
+    forecaster = ForecasterRecursiveMultiSeries(
+        model, lags=PANEL_LAGS, encoding="ordinal_category", transformer_series=None
+    )
+    forecaster.fit(_panel_series())
+    fitted = forecaster.estimator.regressor_
+    assert fitted.is_categorical_.tolist() == [False] * PANEL_LAGS + [True]
+    predicted = forecaster.predict(steps=3)
+    assert np.isfinite(predicted["pred"].to_numpy()).all()
+
+
+def test_mlforecast_panel_of_unequal_series(mlforecast):
+    """Check MLForecast on a long panel (3 series, unequal lengths) against by hand."""
+    from mlforecast import MLForecast
+
+    series, steps = _panel_series(), 5
+    frame = pd.concat(
+        pd.DataFrame({"unique_id": name, "ds": s.index, "y": s.to_numpy()})
+        for name, s in series.items()
+    )
+    model = RevINRegressor(Ridge(alpha=ALPHA), step_order="newest_first")
+    forecaster = MLForecast(
+        models={"revin": model}, freq="MS", lags=range(1, PANEL_LAGS + 1)
+    )
+    forecaster.fit(frame.sample(frac=1.0, random_state=0))
+    predicted = forecaster.predict(steps)
+
+    windows, targets = [], []
+    for s in series.values():
+        values = s.to_numpy()
+        windows += [values[t - PANEL_LAGS : t] for t in range(PANEL_LAGS, len(values))]
+        targets += [values[t] for t in range(PANEL_LAGS, len(values))]
+    hand = _fit_by_hand(windows, [[]] * len(windows), targets, "mean")
+    for name, s in series.items():
+        expected = _recursive_by_hand(hand, s.to_numpy(), steps, [])
+        rows = predicted[predicted["unique_id"] == name]
+        assert_allclose(rows["revin"].to_numpy(), expected, rtol=1e-8)
+        future = pd.date_range(s.index[-1], periods=steps + 1, freq="MS")[1:]
+        assert_array_equal(rows["ds"].to_numpy(), future.to_numpy())
+
+
+def test_sktime_global_reduction_over_a_panel(sktime):
+    """Check make_reduction(pooling="global") on a (unique_id, ds) panel by hand.
+
+    sktime's global lag columns are y_lag_1 ... y_lag_6, newest first. Its
+    global reduction wants series of one length (sktime 1.2.0 forecasts a
+    shorter series from a window of zeros), so the series here have one.
+    """
+    from sktime.forecasting.compose import make_reduction
+
+    series, steps = _panel_series(lengths=(48, 48, 48)), 3
+    y = pd.concat(
+        pd.DataFrame(
+            {"y": s.to_numpy()},
+            index=pd.MultiIndex.from_arrays(
+                [[name] * len(s), s.index.to_period("M")], names=["unique_id", "ds"]
+            ),
+        )
+        for name, s in series.items()
+    )
+    model = RevINRegressor(Ridge(alpha=ALPHA), step_order="newest_first")
+    forecaster = make_reduction(
+        model, window_length=PANEL_LAGS, strategy="recursive", pooling="global"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        forecaster.fit(y)
+        predicted = forecaster.predict(fh=np.arange(1, steps + 1))
+
+    windows, targets = [], []
+    for s in series.values():
+        values = s.to_numpy()
+        windows += [values[t - PANEL_LAGS : t] for t in range(PANEL_LAGS, len(values))]
+        targets += [values[t] for t in range(PANEL_LAGS, len(values))]
+    hand = _fit_by_hand(windows, [[]] * len(windows), targets, "mean")
+    for name, s in series.items():
+        expected = _recursive_by_hand(hand, s.to_numpy(), steps, [])
+        assert_allclose(predicted.loc[name, "y"].to_numpy(), expected, rtol=1e-8)
+
+
+def test_skforecast_level_column_outside_passthrough_is_an_error(skforecast):
+    """Check that skforecast's series code is recognised: never normalized as a lag."""
+    from skforecast.recursive import ForecasterRecursiveMultiSeries
+
+    model = RevINRegressor(Ridge(), step_order="newest_first")
+    forecaster = ForecasterRecursiveMultiSeries(
+        model, lags=PANEL_LAGS, encoding="ordinal", transformer_series=None
+    )
+    with pytest.raises(ValueError, match="passthrough='_level_skforecast'"):
+        forecaster.fit(_panel_series())
