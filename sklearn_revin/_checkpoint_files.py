@@ -66,7 +66,7 @@ MAX_READ_BYTES = 256 * 2**20
 MAX_SAFETENSORS_HEADER_BYTES = 8 * 2**20
 # torch.save writes one zip member per storage; zipfile lists each in memory.
 MAX_ZIP_MEMBERS = 65_536
-_LOAD_LOCK = threading.Lock()
+_LOAD_LOCK = threading.RLock()
 
 # Modules whose objects run commands or code, or reach arbitrary objects: a
 # pickle naming one of them is refused, whatever the name looks like.
@@ -411,6 +411,14 @@ def _read_torch_zip(path: str, source: str, descriptor: int, size: int):
             "holds no data.pkl, which torch.save always writes."
         )
     scan = _scan(path, data, len(data))
+    compressed = any(m.compress_type != zipfile.ZIP_STORED for m in members)
+    # torch counts the names registered by a load in another thread as
+    # allowed: the names are listed under the lock the load holds.
+    with _LOAD_LOCK:
+        return _load_torch_zip(path, source, scan, len(data), compressed)
+
+
+def _load_torch_zip(path, source, scan, size, compressed) -> CheckpointFile:
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(source)
     except Exception as exc:
@@ -420,8 +428,7 @@ def _read_torch_zip(path: str, source: str, descriptor: int, size: int):
         ) from exc
     for name in sorted(names):
         _refuse_unless_class(path, name)
-    _check_work(path, scan, len(names), len(data))
-    compressed = any(m.compress_type != zipfile.ZIP_STORED for m in members)
+    _check_work(path, scan, len(names), size)
     # Compressed members cannot be mapped (torch would map their compressed
     # bytes as data): those, within the limit, are read.
     kinds = {name: scan.kinds.get(name, "object") for name in names}

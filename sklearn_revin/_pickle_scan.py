@@ -126,6 +126,10 @@ _COST_NUMBER = 32
 _COST_STRING = 80
 _COST_OBJECT = 200
 _SMALL_TUPLE = 8
+# EMPTY_SET, the costliest opcode for its size: a run is read in one step.
+_RUN = 4096
+_RUN_VALUES = {0x8F: _OTHER}
+_RUN_COSTS = {0x8F: _COST_SET + _COST_SLOT}
 
 
 def scan_pickle(
@@ -275,6 +279,12 @@ def scan_pickle(
             del stack[-count:]
             stack.append(items)
             scan.memory += _COST_LIST + _COST_SLOT * count
+        elif code in _RUN_COSTS:  # EMPTY_SET: a run of them read at once
+            chunk = bytes(data[position - 1 : position - 1 + _RUN])
+            run = len(chunk) - len(chunk.lstrip(chunk[:1]))
+            position += run - 1
+            stack.extend([_RUN_VALUES[code]] * run)
+            scan.memory += _RUN_COSTS[code] * run
         elif code in (0x4E, 0x88, 0x89):  # NONE, NEWTRUE, NEWFALSE
             stack.append({0x4E: None, 0x88: True, 0x89: False}[code])
             scan.memory += _COST_SLOT
@@ -287,9 +297,6 @@ def scan_pickle(
         elif code == 0x7D:  # EMPTY_DICT
             stack.append(_DICT)
             scan.memory += _COST_DICT + _COST_SLOT
-        elif code == 0x8F:  # EMPTY_SET
-            stack.append(_OTHER)
-            scan.memory += _COST_SET + _COST_SLOT
         elif code == 0x4A:  # BININT
             need(4)
             stack.append(unpack_from("<i", data, position)[0])
