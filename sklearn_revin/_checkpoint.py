@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import reprlib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -254,7 +255,7 @@ def find_revin_layer(
         )
     if n_variates is not None:
         _check_n_variates(state_dict, layer_key, family, n_variates, hint)
-    return _layer(state_dict, layer_key, family, recorded)
+    return _layer(state_dict, layer_key, family, recorded, opened.source)
 
 
 # ----------------------------------------------------------- what is opened
@@ -273,6 +274,7 @@ class _Opened:
     module: torch.nn.Module | None = None  # the model, when one was passed
     hyper_parameters: Mapping | None = None
     hyper_parameters_from: str = ""
+    source: str = ""  # "the file '<path>'" for a file, else ""
 
 
 def _open(checkpoint) -> _Opened:
@@ -280,8 +282,11 @@ def _open(checkpoint) -> _Opened:
     if isinstance(checkpoint, (str, os.PathLike)):
         read = read_checkpoint_file(checkpoint)
         content = read.content
+        opened.source = f" (in {read.path!r})"
         if "hyper_parameters" in read.metadata:
-            opened.hyper_parameters = _json_mapping(read.metadata["hyper_parameters"])
+            opened.hyper_parameters = _json_mapping(
+                read.metadata["hyper_parameters"], read.path
+            )
             opened.hyper_parameters_from = (
                 "the hyper_parameters of the safetensors metadata"
             )
@@ -360,24 +365,52 @@ def _darts_hint(path: str) -> str:
     return ""
 
 
-def _json_mapping(text) -> Mapping | None:
+def _json_mapping(text, path: str) -> Mapping | None:
     try:
         value = json.loads(text)
     except (TypeError, ValueError):
         return None
+    except RecursionError:
+        raise ValueError(
+            f"Could not read the hyper_parameters of {path!r}: its safetensors "
+            "metadata holds JSON nested too deeply for Python to parse."
+        ) from None
     return value if isinstance(value, Mapping) else None
 
 
 def _holds_weights(content, depth: int = _MAX_NESTING) -> bool:
-    """Whether ``content`` is a module, or a mapping with tensors at some depth."""
-    if isinstance(content, torch.nn.Module):
-        return True
-    if not isinstance(content, Mapping) or depth == 0:
-        return False
-    return any(
-        isinstance(value, _WEIGHTS) or _holds_weights(value, depth - 1)
-        for value in content.values()
-    )
+    """Whether ``content`` is a module, or a mapping with tensors at some depth.
+
+    Breadth first, each object once (by identity): mappings that share their
+    values (``d = {"a": d, "b": d}``, repeated) cost their size, not the
+    number of paths through them.
+    """
+    level, seen = [content], set()
+    for _ in range(depth + 1):
+        following = []
+        for value in level:
+            if isinstance(value, (torch.nn.Module, *_WEIGHTS)):
+                return value is not content or isinstance(value, torch.nn.Module)
+            if id(value) in seen or not isinstance(value, Mapping):
+                continue
+            seen.add(id(value))
+            following.extend(value.values())
+        level = following
+    return False
+
+
+# Hyper-parameters quoted in messages: a few levels and items, whatever their
+# size or sharing (a list holding itself twice, 30 times over).
+_QUOTE = reprlib.Repr()
+_QUOTE.maxlevel, _QUOTE.maxdict, _QUOTE.maxlist = 3, 8, 8
+_QUOTE.maxstring, _QUOTE.maxother = 60, 60
+
+
+def _quote(value) -> str:
+    try:
+        return _QUOTE.repr(value)
+    except RecursionError:
+        return "<nested too deeply to show>"
 
 
 # ------------------------------------------------------------ what is recorded
@@ -423,7 +456,7 @@ def _recorded(opened: _Opened, key: str) -> dict:
         if isinstance(eps, Real) and not isinstance(eps, bool) and eps > 0:
             recorded.setdefault(
                 "eps",
-                (float(eps), f"{where}: use_reversible_instance_norm={dict(darts)}"),
+                (float(eps), f"{where}: use_reversible_instance_norm={_quote(darts)}"),
             )
     return recorded
 
@@ -438,7 +471,7 @@ def _records_no_affine(opened: _Opened) -> str | None:
         return f"{where}: revin_affine=False"
     darts = hyper_parameters.get("use_reversible_instance_norm")
     if isinstance(darts, Mapping) and darts.get("affine") is False:
-        return f"{where}: use_reversible_instance_norm={dict(darts)}"
+        return f"{where}: use_reversible_instance_norm={_quote(darts)}"
     return None
 
 
@@ -606,14 +639,14 @@ def _check_n_variates(state_dict, key, family, n_variates, hint) -> None:
     )
 
 
-def _layer(state_dict, key, family, recorded) -> CheckpointLayer:
+def _layer(state_dict, key, family, recorded, source="") -> CheckpointLayer:
     stored = {}
     for name in (_join(key, family.weight), _join(key, family.bias)):
-        values = _to_float64(state_dict[name], name)
+        values = _to_float64(state_dict[name], name, source)
         if not np.isfinite(values).all():
             bad = int(np.size(values) - np.isfinite(values).sum())
             raise ValueError(
-                f"The checkpoint's {name!r} (shape {values.shape}) holds {bad} "
+                f"The checkpoint's {name!r}{source} (shape {values.shape}) holds {bad} "
                 "non-finite value(s) (NaN or infinity): the model's training "
                 "diverged or the file is damaged."
             )
@@ -629,19 +662,57 @@ def _layer(state_dict, key, family, recorded) -> CheckpointLayer:
     )
 
 
-def _to_float64(value, name) -> np.ndarray:
+def _to_float64(value, name, source="") -> np.ndarray:
+    """Return an owned float64 copy: never a view of a mapped file.
+
+    Tensors of a file are mapped from it (``mmap=True``); a float64 tensor
+    converts without a copy, and the fitted estimator would then change
+    with the file (or crash when it is truncated).
+    """
     if isinstance(value, StoredTensor):
         value = value.load()
     if isinstance(value, torch.Tensor):
-        if value.is_complex() or value.dtype == torch.bool:
-            raise ValueError(f"The checkpoint's {name!r} has dtype {value.dtype}.")
-        return value.detach().to(device="cpu", dtype=torch.float64).numpy()
+        _check_tensor(value, name, source)
+        converted = value.detach().to(device="cpu", dtype=torch.float64).numpy()
+        return np.array(converted, copy=True)
     try:
-        return np.asarray(value, dtype=np.float64)
+        return np.array(value, dtype=np.float64, copy=True)
     except (TypeError, ValueError) as exc:
         raise ValueError(
-            f"The checkpoint's {name!r} is not numeric (dtype {value.dtype})."
+            f"The checkpoint's {name!r}{source} is not numeric (dtype "
+            f"{getattr(value, 'dtype', type(value).__name__)})."
         ) from exc
+
+
+def _check_tensor(value: torch.Tensor, name: str, source: str) -> None:
+    """Refuse what cannot be RevIN's affine, before anything is converted."""
+    what = f"The checkpoint's {name!r}{source}"
+    if value.layout != torch.strided:
+        raise ValueError(
+            f"{what} is a {value.layout} tensor; RevIN's affine weight and "
+            "bias are dense (torch.strided) tensors."
+        )
+    if value.is_quantized:
+        raise ValueError(
+            f"{what} is a quantized tensor ({value.dtype}); RevIN's affine "
+            "weight and bias are floating-point tensors."
+        )
+    if value.is_meta or value.device.type == "meta":
+        raise ValueError(
+            f"{what} is a meta tensor: it has a shape but no values (saved "
+            "from a model built on the meta device)."
+        )
+    if value.is_complex() or value.dtype == torch.bool:
+        raise ValueError(f"{what} has dtype {value.dtype}.")
+    held = value.untyped_storage().nbytes()
+    needed = value.numel() * value.element_size()
+    if needed > held:
+        raise ValueError(
+            f"{what} has shape {tuple(value.shape)}, {value.numel()} values, "
+            f"but its storage holds {held} bytes: an expanded (stride "
+            f"{tuple(value.stride())}) or overlapping view, refused before "
+            "conversion (it would allocate all its values)."
+        )
 
 
 # ---------------------------------------------------------------------- names

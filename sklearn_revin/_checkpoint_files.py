@@ -26,18 +26,32 @@ converts are ever read.
 from __future__ import annotations
 
 import _compat_pickle
+import mmap
 import os
 import pickle
 import re
 import stat
+import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
+from ._pickle_scan import (
+    MEMORY_FLOOR,
+    MEMORY_PER_BYTE,
+    WORK_FLOOR,
+    WORK_PER_BYTE,
+    PickleTooCostly,
+    PickleUnsupported,
+    scan_pickle,
+)
+
 __all__ = [
     "MAX_READ_BYTES",
+    "MAX_SAFETENSORS_HEADER_BYTES",
+    "MAX_ZIP_MEMBERS",
     "CheckpointFile",
     "StoredTensor",
     "read_checkpoint_file",
@@ -47,6 +61,12 @@ __all__ = [
 # tensors it maps from the file: a pickle, the inflated compressed members of
 # a zip archive, a safetensors header.
 MAX_READ_BYTES = 256 * 2**20
+# A safetensors header (JSON: about 100 bytes a tensor) is parsed whole, at
+# some 25 bytes of memory per byte.
+MAX_SAFETENSORS_HEADER_BYTES = 8 * 2**20
+# torch.save writes one zip member per storage; zipfile lists each in memory.
+MAX_ZIP_MEMBERS = 65_536
+_LOAD_LOCK = threading.RLock()
 
 # Modules whose objects run commands or code, or reach arbitrary objects: a
 # pickle naming one of them is refused, whatever the name looks like.
@@ -138,9 +158,10 @@ def read_checkpoint_file(path) -> CheckpointFile:
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str, bytes or os.PathLike
         A torch file (zip or legacy, any extension), a safetensors file (any
-        extension) or a directory written by ``NeuralForecast.save``.
+        extension) or a directory written by ``NeuralForecast.save``. Names
+        need not be UTF-8.
 
     Returns
     -------
@@ -150,40 +171,58 @@ def read_checkpoint_file(path) -> CheckpointFile:
     ------
     FileNotFoundError
         If there is no such file.
+    OSError
+        If the file cannot be read (the error names it).
     ValueError
         If the file is not a regular file or such a directory, is of no known
-        format, is damaged, is larger than allowed where it would be read into
-        memory, or its pickle names anything but plain classes.
+        format, is damaged, would cost more memory or time than its size
+        allows (see :mod:`sklearn_revin._pickle_scan`), or its pickle names
+        anything but plain classes.
     """
-    path = os.fspath(path)
-    if stat.S_ISDIR(os.stat(path).st_mode):
-        path = _model_file_of_directory(path)
-    head, size = _head(path)
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return _read_torch_zip(path)
-    if _is_safetensors(head, size):
-        return _read_safetensors(path, head)
-    if head[:1] == b"\x80":  # a pickle: torch's legacy format, or a bare pickle
-        return CheckpointFile(path, _torch_load(path, mmap=False), {})
-    raise ValueError(
-        f"Could not read {path!r} as a torch checkpoint: it is neither a zip "
-        "archive (torch.save), a legacy torch file nor a safetensors file (its "
-        f"first bytes are {head!r})."
+    return _read(_as_path(path), in_directory=False)
+
+
+def _as_path(path) -> str:
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise ValueError(
+            "A checkpoint path must be a str, bytes or os.PathLike; got "
+            f"{type(path).__name__}."
+        ) from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)  # undecodable bytes survive as surrogates
+    if not isinstance(path, str):
+        raise ValueError(
+            f"A checkpoint path's __fspath__ must return str or bytes; got "
+            f"{type(path).__name__}."
+        )
+    return path
+
+
+def _read(path: str, *, in_directory: bool) -> CheckpointFile:
+    """Open once, check the open file, read through that same descriptor.
+
+    The descriptor is opened without blocking (a FIFO swapped in under the
+    name is never waited on) and every later read goes through it, or through
+    ``/proc/self/fd/<n>``, which names the opened file itself: a name
+    replaced after the check is never reopened.
+    """
+    descriptor = os.open(
+        path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     )
-
-
-# ---------------------------------------------------------------- the formats
-
-
-def _head(path: str) -> tuple[bytes, int]:
-    """Return the first bytes and the size of a regular file; refuse the rest.
-
-    Opened without blocking and checked on the open file, so that a FIFO or a
-    device is refused, never waited on.
-    """
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
         status = os.fstat(descriptor)
+        if stat.S_ISDIR(status.st_mode):
+            if in_directory:
+                raise ValueError(
+                    f"{path!r} is a directory, not a model file: a "
+                    "NeuralForecast.save directory holds its model as a file "
+                    "named <Model>_<n>.safetensors."
+                )
+            os.close(descriptor)
+            descriptor = None
+            return _read(_model_file_of_directory(path), in_directory=True)
         if not stat.S_ISREG(status.st_mode):
             raise ValueError(
                 f"{path!r} is not a regular file (it is a "
@@ -191,9 +230,54 @@ def _head(path: str) -> tuple[bytes, int]:
                 "or safetensors file, or a directory written by "
                 "NeuralForecast.save."
             )
-        return os.read(descriptor, 9), status.st_size
+        return _read_regular(path, descriptor, status)
     finally:
-        os.close(descriptor)
+        if descriptor is not None:
+            os.close(descriptor)
+
+
+def _read_regular(path: str, descriptor: int, status) -> CheckpointFile:
+    size = status.st_size
+    head = _pread(descriptor, 9, 0, path)
+    source = _descriptor_path(descriptor, status) or path
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return _read_torch_zip(path, source, descriptor, size)
+    if _is_safetensors(head, size):
+        return _read_safetensors(path, source, head)
+    if head[:1] == b"\x80":  # a pickle: torch's legacy format, or a bare pickle
+        return _read_legacy(path, source, descriptor, size)
+    # Never the bytes themselves: the name may lead anywhere (a symlink to
+    # /proc/self/environ), and an error message is often shown or logged.
+    what = "an empty file" if not head else f"a file of {size} bytes"
+    if head.startswith(b"version"):
+        what += " that looks like a Git LFS pointer (git lfs pull fetches the file)"
+    raise ValueError(
+        f"Could not read {path!r} as a torch checkpoint: it is neither a zip "
+        "archive (torch.save), a legacy torch file nor a safetensors file; "
+        f"it is {what}."
+    )
+
+
+def _pread(descriptor: int, count: int, offset: int, path: str) -> bytes:
+    try:
+        return os.pread(descriptor, count, offset)
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"{exc.strerror} (reading the checkpoint)", path
+        ) from exc
+
+
+def _descriptor_path(descriptor: int, status) -> str | None:
+    """Return a name of the open file itself, for libraries that open by name."""
+    for directory in ("/proc/self/fd", "/dev/fd"):
+        candidate = f"{directory}/{descriptor}"
+        try:
+            found = os.stat(candidate)
+        except OSError:
+            continue
+        if (found.st_dev, found.st_ino) == (status.st_dev, status.st_ino):
+            return candidate
+    return None
 
 
 def _file_kind(mode) -> str:
@@ -215,8 +299,8 @@ def _model_file_of_directory(path: str) -> str:
     if models:
         raise ValueError(
             f"The directory {path!r} holds {len(models)} model files: "
-            f"{', '.join(models)}. Pass the one to read, e.g. checkpoint="
-            f"{os.path.join(path, models[0])!r}."
+            f"{', '.join(models[:_NAMES_SHOWN])}. Pass the one to read, e.g. "
+            f"checkpoint={os.path.join(path, models[0])!r}."
         )
     shown = ", ".join(names[:_NAMES_SHOWN]) + (", ..." if len(names) > 8 else "")
     raise ValueError(
@@ -234,13 +318,14 @@ def _is_safetensors(head: bytes, size: int) -> bool:
     return 2 <= header_bytes <= size - 8 and head[8:9] == b"{"
 
 
-def _read_safetensors(path: str, head: bytes) -> CheckpointFile:
+def _read_safetensors(path: str, source: str, head: bytes) -> CheckpointFile:
     header_bytes = int.from_bytes(head[:8], "little")
-    if header_bytes > MAX_READ_BYTES:
+    if header_bytes > MAX_SAFETENSORS_HEADER_BYTES:
         raise ValueError(
             f"Refused to read {path!r}: its safetensors header is "
-            f"{header_bytes} bytes, more than the {MAX_READ_BYTES} this package "
-            "reads into memory."
+            f"{header_bytes} bytes, more than the {MAX_SAFETENSORS_HEADER_BYTES} "
+            "this package reads (a header names each tensor in about 100 bytes; "
+            "parsing it costs some 25 times its size)."
         )
     try:
         from safetensors import safe_open
@@ -251,7 +336,7 @@ def _read_safetensors(path: str, head: bytes) -> CheckpointFile:
             "safetensors extra, pip install '.[safetensors]' from a clone)."
         ) from exc
     try:
-        handle = safe_open(path, framework="pt", device="cpu")
+        handle = safe_open(source, framework="pt", device="cpu")
         metadata = dict(handle.metadata() or {})
         content = {}
         for name in handle.keys():  # noqa: SIM118 (a safe_open handle)
@@ -281,15 +366,77 @@ def _safetensors_reader(handle, name, path):
     return load
 
 
-def _read_torch_zip(path: str) -> CheckpointFile:
+def _zip_member_count(path: str, descriptor: int, size: int) -> int:
+    """Return the member count the zip's end of central directory declares."""
+    tail_start = max(0, size - 22 - 2**16)
+    tail = _pread(descriptor, size - tail_start, tail_start, path)
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or end + 22 > len(tail):
+        return 0  # zipfile will call it damaged
+    count = int.from_bytes(tail[end + 10 : end + 12], "little")
+    locator = end - 20
+    zip64 = locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07"
+    if count == 0xFFFF and zip64:
+        offset = int.from_bytes(tail[locator + 8 : locator + 16], "little")
+        record = _pread(descriptor, 56, offset, path)
+        if record[:4] == b"PK\x06\x06" and len(record) == 56:
+            count = int.from_bytes(record[32:40], "little")
+    return count
+
+
+def _read_torch_zip(path: str, source: str, descriptor: int, size: int):
+    count = _zip_member_count(path, descriptor, size)
+    if count > MAX_ZIP_MEMBERS:
+        raise ValueError(
+            f"Refused to read {path!r}: its zip archive declares {count} "
+            f"members, more than the {MAX_ZIP_MEMBERS} this package reads "
+            "(torch.save writes one per storage, and listing each costs memory)."
+        )
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(source) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            _check_zip_sizes(path, members)
+            pickles = [m for m in members if m.filename.endswith("data.pkl")]
+            data = archive.read(pickles[0]) if pickles else b""
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        if isinstance(exc, ValueError) and str(exc).startswith("Refused"):
+            raise
         raise ValueError(
             f"Could not read {path!r} as a torch checkpoint: a damaged zip "
             f"archive ({type(exc).__name__}: {exc})."
         ) from exc
+    if not pickles:
+        raise ValueError(
+            f"Could not read {path!r} as a torch checkpoint: its zip archive "
+            "holds no data.pkl, which torch.save always writes."
+        )
+    scan = _scan(path, data, len(data))
+    compressed = any(m.compress_type != zipfile.ZIP_STORED for m in members)
+    # torch counts the names registered by a load in another thread as
+    # allowed: the names are listed under the lock the load holds.
+    with _LOAD_LOCK:
+        return _load_torch_zip(path, source, scan, len(data), compressed)
+
+
+def _load_torch_zip(path, source, scan, size, compressed) -> CheckpointFile:
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(source)
+    except Exception as exc:
+        raise ValueError(
+            f"Could not read {path!r} as a torch checkpoint "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc
+    for name in sorted(names):
+        _refuse_unless_class(path, name)
+    _check_work(path, scan, len(names), size)
+    # Compressed members cannot be mapped (torch would map their compressed
+    # bytes as data): those, within the limit, are read.
+    kinds = {name: scan.kinds.get(name, "object") for name in names}
+    content = _torch_load(path, source, mmap=not compressed, kinds=kinds)
+    return CheckpointFile(path, content, {}, tuple(sorted(names)))
+
+
+def _check_zip_sizes(path: str, members) -> None:
     for member in members:
         if member.filename.endswith("data.pkl") and member.file_size > MAX_READ_BYTES:
             raise ValueError(
@@ -308,19 +455,52 @@ def _read_torch_zip(path: str) -> CheckpointFile:
             f"{MAX_READ_BYTES} this package reads into memory. torch.save never "
             "compresses; this archive was rewritten by something else."
         )
-    try:
-        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception as exc:
+
+
+def _read_legacy(path: str, source: str, descriptor: int, size: int):
+    """Read a legacy torch file: pickles (magic, protocol, system, object, keys)."""
+    with mmap.mmap(descriptor, size, access=mmap.ACCESS_READ) as data:
+        position, scans = 0, []
+        while position < size and data[position] == 0x80 and len(scans) < 5:
+            scan = _scan(path, data, size, start=position)
+            scans.append(scan)
+            position = scan.end
+    declared = sum(scan.storage_bytes for scan in scans)
+    if declared > size:
         raise ValueError(
-            f"Could not read {path!r} as a torch checkpoint "
-            f"({type(exc).__name__}: {exc})."
-        ) from exc
-    for name in sorted(names):
-        _refuse_unless_class(path, name)
-    # Compressed members cannot be mapped (torch would map their compressed
-    # bytes as data): those, within the limit, are read.
-    content = _torch_load(path, mmap=not compressed, stand_in_names=names)
-    return CheckpointFile(path, content, {}, tuple(sorted(names)))
+            f"Refused to read {path!r}: its storages declare {declared} bytes, "
+            f"more than the file's {size}; a legacy torch file holds its "
+            "storages, and torch would allocate them before reading."
+        )
+    _check_work(path, scans[-1], 0, size)
+    return CheckpointFile(path, _torch_load(path, source, mmap=False, kinds={}), {})
+
+
+def _scan(path: str, data, size: int, start: int = 0):
+    budget = MEMORY_PER_BYTE * size + MEMORY_FLOOR
+    try:
+        return scan_pickle(data, start, memory_budget=budget)
+    except PickleUnsupported as exc:
+        raise ValueError(_refusal(path, str(exc))) from None
+    except PickleTooCostly as exc:
+        raise ValueError(
+            f"Refused to load {path!r}: {exc}. This package loads a pickle of "
+            f"n bytes only if torch would allocate at most {MEMORY_PER_BYTE}*n + "
+            f"{MEMORY_FLOOR} bytes for it ({budget:.0f} here), and refuses "
+            "opcodes torch's weights_only unpickler does not know."
+        ) from None
+
+
+def _check_work(path: str, scan, n_names: int, size: int) -> None:
+    work = scan.lookups * n_names
+    budget = WORK_PER_BYTE * size + WORK_FLOOR
+    if work > budget:
+        raise ValueError(
+            f"Refused to load {path!r}: its pickle names {n_names} classes and "
+            f"looks them up {scan.lookups} times; torch's unpickler would do "
+            f"{work} steps, more than the {budget} allowed for {size} bytes "
+            f"({WORK_PER_BYTE} per byte + {WORK_FLOOR})."
+        )
 
 
 # ----------------------------------------------------------------- unpickling
@@ -365,12 +545,6 @@ class _SequenceStandIn:
 
 
 _KINDS = {"object": _StandIn, "mapping": _MappingStandIn, "sequence": _SequenceStandIn}
-# What torch's restricted unpickler says when a stand-in is filled like a
-# container: the stand-in's name is in the message.
-_CONTAINER_ERRORS = (
-    (re.compile(r"Can only (?:SETITEMS?|set item)"), "mapping"),
-    (re.compile(r"Can only (?:append to|extend) lists"), "sequence"),
-)
 
 
 def _stand_in(name: str, kind: str):
@@ -420,55 +594,49 @@ def _refusal(path: str, why: str) -> str:
     )
 
 
-def _torch_load(path: str, *, mmap: bool, stand_in_names=()):
-    kinds = dict.fromkeys(stand_in_names, "object")
-    while True:
-        pairs = [(_stand_in(name, kind), name) for name, kind in kinds.items()]
-        try:
-            with torch.serialization.safe_globals(pairs):
-                return _load_with_torch(path, mmap=mmap)
-        except OSError:
-            raise  # an unreadable file says so itself
-        except pickle.UnpicklingError as exc:
-            message = str(exc)
-            refilled = _container_stand_in(message, kinds)
-            if refilled is not None:
-                kinds[refilled[0]] = refilled[1]
-                continue
-            if "weights only" not in message.lower() and "weights_only" not in (
-                message.lower()
-            ):
-                raise ValueError(
-                    f"Could not read {path!r} as a torch checkpoint "
-                    f"(UnpicklingError: {message})."
-                ) from exc
-            raise ValueError(_refusal(path, _unsafe_reason(message))) from exc
-        except Exception as exc:
+def _torch_load(path: str, source: str, *, mmap: bool, kinds: dict):
+    pairs = [(_stand_in(name, kind), name) for name, kind in kinds.items()]
+    try:
+        # torch's allowed globals are one registry for the whole process:
+        # the stand-ins of one load must not meet those of another thread.
+        with _LOAD_LOCK, torch.serialization.safe_globals(pairs):
+            return _load_with_torch(source, mmap=mmap)
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"{exc.strerror} (reading the checkpoint)", path
+        ) from exc
+    except RecursionError:
+        raise ValueError(
+            f"Could not read {path!r} as a torch checkpoint: its objects are "
+            "nested too deeply for Python to build."
+        ) from None
+    except pickle.UnpicklingError as exc:
+        message = str(exc)
+        if (
+            "weights only" not in message.lower()
+            and "weights_only" not in (message.lower())
+            and "Can only" not in message
+        ):
             raise ValueError(
                 f"Could not read {path!r} as a torch checkpoint "
-                f"({type(exc).__name__}: {exc})."
+                f"(UnpicklingError: {message})."
             ) from exc
+        raise ValueError(_refusal(path, _unsafe_reason(message))) from exc
+    except Exception as exc:
+        raise ValueError(
+            f"Could not read {path!r} as a torch checkpoint "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc
 
 
-def _load_with_torch(path: str, *, mmap: bool):
+def _load_with_torch(source: str, *, mmap: bool):
     # torch.load reads a path named *.safetensors as safetensors, whatever its
     # bytes: a torch file under that name is read from an open file instead,
     # which cannot be mapped.
-    if mmap and not path.endswith(".safetensors"):
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    with open(path, "rb") as file:
+    if mmap and not source.endswith(".safetensors"):
+        return torch.load(source, map_location="cpu", weights_only=True, mmap=True)
+    with open(source, "rb") as file:
         return torch.load(file, map_location="cpu", weights_only=True)
-
-
-def _container_stand_in(message: str, kinds: dict):
-    """(name, kind) of a stand-in that must be a container, from torch's error."""
-    for pattern, kind in _CONTAINER_ERRORS:
-        if not pattern.search(message):
-            continue
-        for name, current in kinds.items():
-            if current == "object" and f"{name}'" in message:
-                return name, kind
-    return None
 
 
 def _unsafe_reason(message: str) -> str:

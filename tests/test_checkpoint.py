@@ -8,9 +8,11 @@ follows. The reference formulas are transcribed from those files, in their
 
 import importlib
 import io
+import json
 import os
 import pickle
 import re
+import stat
 import subprocess
 import sys
 import tracemalloc
@@ -21,7 +23,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from iTransformer import iTransformer, iTransformer2D, iTransformerFFT
 from iTransformer.revin import RevIN as ReferenceRevIN
@@ -1652,3 +1654,545 @@ def test_from_checkpoint_reads_now_and_keeps_only_the_layer(tmp_path):
     assert_array_equal(
         clone(revin).checkpoint["model_res.revin_layer.affine_bias"], bias
     )
+
+
+# ------------------------------------------- files under attack (issue 19)
+#
+# Each test below builds its crafted file and fails on the loader before
+# issue 19: the case number of the issue is in the docstring. Costs are
+# bounded by construction (the pickle pre-scan of sklearn_revin._pickle_scan);
+# memory is measured by tracemalloc (Python objects, which is what torch's
+# unpickler builds) or by the peak resident size of this process.
+
+
+def _peak_rss_mib():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _affine_state_dict(weight, bias):
+    return {"revin.affine_weight": weight, "revin.affine_bias": bias}
+
+
+@pytest.mark.parametrize("change", ["rewrite", "truncate", "delete"])
+def test_checkpoint_fitted_parameters_do_not_alias_the_file(tmp_path, change):
+    """Check a float64 zip checkpoint is copied at fit (case 1).
+
+    torch maps zip checkpoints (mmap=True) and a float64 tensor converts to
+    NumPy without a copy: gamma_ and beta_ were views of the file.
+    """
+    path = tmp_path / "epoch.ckpt"
+    torch.save(
+        _lightning(
+            _affine_state_dict(
+                torch.full((3,), 2.0, dtype=torch.float64),
+                torch.full((3,), 5.0, dtype=torch.float64),
+            )
+        ),
+        path,
+    )
+    X = np.random.default_rng(0).normal(size=(4, 3, 6))
+    revin = RevINTransformer(checkpoint=path).fit(X)
+    before = revin.transform(X)
+
+    if change == "rewrite":
+        torch.save(
+            _lightning(
+                _affine_state_dict(
+                    torch.full((3,), -7.0, dtype=torch.float64),
+                    torch.full((3,), -100.0, dtype=torch.float64),
+                )
+            ),
+            path,
+        )
+    elif change == "truncate":
+        os.truncate(path, 0)
+    else:
+        path.unlink()
+
+    assert_array_equal(revin.beta_, [5.0, 5.0, 5.0])
+    assert_array_equal(revin.transform(X), before)
+
+
+def test_checkpoint_from_checkpoint_state_dict_owns_its_arrays(tmp_path):
+    """Check from_checkpoint's small state dict is not a view of the file (case 1)."""
+    path = tmp_path / "model.pt"
+    torch.save(
+        _affine_state_dict(
+            torch.full((3,), 2.0, dtype=torch.float64),
+            torch.ones(3, dtype=torch.float64),
+        ),
+        path,
+    )
+    revin = RevINTransformer.from_checkpoint(path)
+    torch.save(
+        _affine_state_dict(
+            torch.full((3,), 9.0, dtype=torch.float64),
+            torch.ones(3, dtype=torch.float64),
+        ),
+        path,
+    )
+    assert all(
+        np.array_equal(values, [2.0, 2.0, 2.0]) or np.array_equal(values, [1.0] * 3)
+        for values in revin.checkpoint.values()
+    )
+    assert_array_equal(revin.fit(np.ones((2, 3, 4))).gamma_, [2.0, 2.0, 2.0])
+
+
+def test_checkpoint_loads_from_eight_threads(tmp_path):
+    """Check a Lightning/fastai style file loads from 8 threads at once (case 2).
+
+    Its classes are filled like a dict (Lightning's AttributeDict) and a list
+    (fastai's L); torch's allowed globals are one registry for the process.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    attribute_dict = type("AttributeDict", (dict,), {})
+    items = type("L", (list,), {})
+    path = tmp_path / "lightning.ckpt"
+    with _LookalikeModule(
+        "lookalike_threads", AttributeDict=attribute_dict, L=items
+    ) as module:
+        hyper_parameters = module.AttributeDict(revin_subtract_last=True)
+        hyper_parameters["callbacks"] = module.L([1, 2])
+        state_dict = {
+            "revin.gamma": torch.full((3, 1), 2.0),
+            "revin.beta": torch.ones(3, 1),
+        }
+        torch.save(
+            _lightning(state_dict) | {"hyper_parameters": hyper_parameters}, path
+        )
+    X = np.random.default_rng(1).normal(size=(2, 3, 4))
+
+    def fit(_):
+        return RevINTransformer(checkpoint=path).fit(X)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        fitted = list(pool.map(fit, range(64)))
+
+    for revin in fitted:
+        assert_array_equal(revin.gamma_, [2.0, 2.0, 2.0])
+        assert revin.center_ == "last"
+
+
+def test_checkpoint_expanded_tensor_is_refused_before_conversion(tmp_path):
+    """Check a stride-0 tensor of 2**27 values in 2 KB is refused unbuilt (case 3)."""
+    path = tmp_path / "expanded.pt"
+    torch.save(
+        _affine_state_dict(torch.ones(1).expand(2**27), torch.ones(1).expand(2**27)),
+        path,
+    )
+    assert os.path.getsize(path) < 4096
+    before = _peak_rss_mib()
+    with pytest.raises(ValueError, match=r"expanded.pt.*storage holds 4 bytes"):
+        RevINTransformer.from_checkpoint(path)
+    assert _peak_rss_mib() - before < 256
+
+
+def test_checkpoint_shared_reference_dicts_are_searched_once(tmp_path):
+    """Check dicts sharing their values cost their size, not their paths (case 4).
+
+    Six levels of 60 keys all pointing at the level below: 60**6 paths,
+    which the search without a visited set would walk.
+    """
+    level = {"leaf": 1.0}
+    for _ in range(6):
+        level = {f"k{i}": level for i in range(60)}
+    path = tmp_path / "dag.pt"
+    torch.save({"model": level, "optimizer": level}, path)
+    assert os.path.getsize(path) < 16_000
+
+    with pytest.raises(ValueError, match="Found no RevIN layer"):
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+
+
+def test_checkpoint_hyper_parameter_dag_is_quoted_briefly(tmp_path):
+    """Check a list DAG under use_reversible_instance_norm is quoted in bounds (case 5).
+
+    ``x = [x, x]`` forty times is 2**40 leaves when printed whole.
+    """
+    dag = []
+    for _ in range(40):
+        dag = [dag, dag]
+    path = tmp_path / "darts.ckpt"
+    torch.save(
+        _lightning(
+            {"revin.gamma": torch.full((3, 1), 2.0), "revin.beta": torch.ones(3, 1)}
+        )
+        | {
+            "hyper_parameters": {
+                "use_reversible_instance_norm": {"eps": 1e-3, "x": dag}
+            }
+        },
+        path,
+    )
+    revin = RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+
+    assert revin.eps_ == 1e-3
+    assert "use_reversible_instance_norm" in revin.settings_origin_["eps"]
+    assert len(revin.settings_origin_["eps"]) < 400
+
+
+def _many_classes(directory, count, base=object, fill=None):
+    classes = {f"C{i}": type(f"C{i}", (base,), {}) for i in range(count)}
+    path = directory / f"classes_{count}.ckpt"
+    with _LookalikeModule("lookalike_many", **classes) as module:
+        objects = [getattr(module, f"C{i}")() for i in range(count)]
+        if fill is not None:
+            for instance in objects:
+                fill(instance)
+        torch.save(
+            _lightning(
+                {"revin.gamma": torch.full((3, 1), 2.0), "revin.beta": torch.ones(3, 1)}
+            )
+            | {"hyper_parameters": {"objects": objects}},
+            path,
+        )
+    return path
+
+
+def test_checkpoint_thousands_of_class_names_are_refused_at_once(tmp_path):
+    """Check 4,000 distinct class names are refused by the pre-scan (case 6)."""
+    path = _many_classes(tmp_path, 4000)
+    with pytest.raises(ValueError, match=r"classes_4000.ckpt.*more than 512 distinct"):
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+
+
+def test_checkpoint_hundreds_of_dict_like_classes_load_in_one_pass(
+    tmp_path, monkeypatch
+):
+    """Check 400 classes filled like dicts load with one torch.load (case 6).
+
+    The loader used to learn each container class from torch's error and
+    reload the file, once per class.
+    """
+    path = _many_classes(tmp_path, 400, base=dict, fill=lambda d: d.update(a=1))
+    calls = []
+    real_load = torch.load
+    monkeypatch.setattr(
+        torch, "load", lambda *a, **k: calls.append(1) or real_load(*a, **k)
+    )
+
+    revin = RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+
+    assert_array_equal(revin.gamma_, [2.0, 2.0, 2.0])
+    assert len(calls) == 1
+
+
+def _zip_with_pickle(path, pickle_bytes):
+    """A torch.save archive whose data.pkl is replaced by ``pickle_bytes``."""
+    torch.save({"revin.gamma": torch.ones(3, 1)}, path)
+    with zipfile.ZipFile(path) as archive:
+        members = {m.filename: archive.read(m) for m in archive.infolist()}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, pickle_bytes if name.endswith("data.pkl") else data)
+
+
+@pytest.mark.parametrize("container", ["zip", "bare"])
+def test_checkpoint_object_flood_is_refused_in_bounded_memory(tmp_path, container):
+    """Check a pickle of EMPTY_SET opcodes is refused in small memory (case 7).
+
+    Each opcode is one byte and a set of 216 bytes: 1 MiB of them would make
+    torch's unpickler allocate over 200 MiB.
+    """
+    flood = b"\x80\x02" + b"\x8f" * 2**20 + b"."
+    assert len(flood) > 2**20
+    path = tmp_path / "flood.pt"
+    if container == "zip":
+        _zip_with_pickle(path, flood)
+    else:
+        path.write_bytes(flood)
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"flood.pt.*would allocate more than"):
+            RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 * os.path.getsize(path)
+
+
+def test_checkpoint_huge_safetensors_header_is_refused_unparsed(tmp_path):
+    """Check a 9 MiB safetensors header is refused before parsing (case 8)."""
+    header = json.dumps({"__metadata__": {"notes": "x" * 9 * 2**20}}).encode()
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"model.safetensors.*header is \d+ bytes"):
+            RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
+def test_checkpoint_zip_declaring_300k_members_is_refused_unlisted(tmp_path):
+    """Check a zip whose directory declares 300,000 members is refused (case 8)."""
+    path = tmp_path / "members.pt"
+    torch.save({"revin.gamma": torch.ones(3, 1)}, path)
+    data = bytearray(path.read_bytes())
+    end = data.rfind(b"PK\x05\x06")
+    zip64_locator = data.rfind(b"PK\x06\x07", 0, end)
+    if zip64_locator >= 0:
+        record = int.from_bytes(data[zip64_locator + 8 : zip64_locator + 16], "little")
+        data[record + 24 : record + 40] = (300_000).to_bytes(8, "little") * 2
+        data[end + 8 : end + 12] = b"\xff\xff\xff\xff"
+    else:
+        data[end + 8 : end + 12] = (300_000 % 2**16).to_bytes(2, "little") * 2
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(ValueError, match=r"members.pt.*declares 300000 members"):
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+
+
+def test_checkpoint_fifo_swapped_in_after_the_check_is_never_opened(
+    tmp_path, monkeypatch
+):
+    """Check a FIFO renamed over the file after its check is not read (case 9).
+
+    The file is checked on an open descriptor; a loader that then reopens it
+    by name would block on the FIFO forever (a writer thread unblocks it
+    after a few seconds, so that the test fails instead of hanging).
+    """
+    import threading
+    import time
+
+    path = tmp_path / "model.pt"
+    torch.save(
+        {"revin.gamma": torch.full((3, 1), 2.0), "revin.beta": torch.ones(3, 1)}, path
+    )
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    real_fstat = os.fstat
+    swapped = threading.Event()
+
+    def fstat_then_swap(descriptor):
+        status = real_fstat(descriptor)
+        if not swapped.is_set():
+            swapped.set()
+            os.replace(fifo, path)
+        return status
+
+    def unblock():
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                time.sleep(0.05)
+                continue
+            return
+
+    monkeypatch.setattr(os, "fstat", fstat_then_swap)
+    writer = threading.Thread(target=unblock, daemon=True)
+    writer.start()
+    revin = RevINTransformer(checkpoint=str(path)).fit(np.ones((2, 3, 4)))
+    monkeypatch.undo()
+
+    assert swapped.is_set()
+    assert stat.S_ISFIFO(os.stat(path).st_mode)
+    assert_array_equal(revin.gamma_, [2.0, 2.0, 2.0])
+
+
+def _legacy_file_with(path, checkpoint, marker, opcodes):
+    """A legacy torch file with the string ``marker`` replaced by ``opcodes``."""
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer, _use_new_zipfile_serialization=False)
+    encoded = marker.encode()
+    string = b"X" + len(encoded).to_bytes(4, "little") + encoded
+    data = buffer.getvalue()
+    assert data.count(string) == 1
+    path.write_bytes(data.replace(string, opcodes))
+
+
+def test_checkpoint_deeply_nested_hyper_parameters_load(tmp_path):
+    """Check a 100,000-deep list of hyper-parameters is no RecursionError (case 10)."""
+    depth = 100_000
+    path = tmp_path / "deep.pt"
+    _legacy_file_with(
+        path,
+        _lightning(
+            {"revin.gamma": torch.full((3, 1), 2.0), "revin.beta": torch.ones(3, 1)}
+        )
+        | {
+            "hyper_parameters": {
+                "use_reversible_instance_norm": {"eps": 1e-3, "deep": "MARKER"}
+            }
+        },
+        "MARKER",
+        b"]" * depth + b"a" * (depth - 1),
+    )
+    revin = RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+
+    assert revin.eps_ == 1e-3
+    assert len(revin.settings_origin_["eps"]) < 400
+
+
+def test_checkpoint_deep_json_metadata_is_a_clear_error(tmp_path):
+    """Check deep JSON in safetensors metadata is a ValueError naming the file (10)."""
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    path = tmp_path / "deep.safetensors"
+    safetensors_torch.save_file(
+        {"revin.gamma": torch.ones(3, 1), "revin.beta": torch.ones(3, 1)},
+        str(path),
+        metadata={"hyper_parameters": "[" * 100_000 + "]" * 100_000},
+    )
+    with pytest.raises(ValueError, match=r"deep.safetensors.*nested too deeply"):
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+
+
+class _BytesPath:
+    def __init__(self, path):
+        self.path = path
+
+    def __fspath__(self):
+        return self.path
+
+
+@pytest.mark.parametrize("kind", ["zip", "safetensors"])
+@pytest.mark.parametrize("given", ["surrogate str", "PathLike of bytes"])
+def test_checkpoint_non_utf8_names_are_read(tmp_path, kind, given):
+    """Check files whose names are not UTF-8 load (case 11), also via bytes (12)."""
+    state_dict = {
+        "revin.gamma": torch.full((3, 1), 2.0),
+        "revin.beta": torch.ones(3, 1),
+    }
+    name = os.fsencode(tmp_path) + b"/mod\xff\xfe." + kind.encode()
+    if kind == "zip":
+        buffer = io.BytesIO()
+        torch.save(state_dict, buffer)
+        data = buffer.getvalue()
+    else:
+        data = pytest.importorskip("safetensors.torch").save(state_dict)
+    try:
+        with open(name, "wb") as file:
+            file.write(data)
+    except OSError as exc:  # a file system that refuses such names
+        pytest.skip(f"cannot create a non-UTF-8 file name here: {exc}")
+    checkpoint = os.fsdecode(name) if given == "surrogate str" else _BytesPath(name)
+
+    revin = RevINTransformer(checkpoint=checkpoint).fit(np.ones((2, 3, 4)))
+
+    assert_array_equal(revin.gamma_, [2.0, 2.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    ("make", "word"),
+    [
+        (lambda: torch.ones(3).to_sparse(), "sparse"),
+        (
+            lambda: torch.quantize_per_tensor(torch.ones(3), 0.1, 0, torch.qint8),
+            "quantized",
+        ),
+        (lambda: torch.ones(3, device="meta"), "meta tensor"),
+    ],
+)
+def test_checkpoint_unusable_weight_tensors_name_the_file(tmp_path, make, word):
+    """Check sparse, quantized and meta weights are errors naming the file (12)."""
+    path = tmp_path / "odd.pt"
+    torch.save(_affine_state_dict(make(), make()), path)
+    with pytest.raises(ValueError, match=rf"revin.affine_weight.*odd.pt.*{word}"):
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+
+
+def test_checkpoint_read_error_names_the_file():
+    """Check EIO (reading /proc/self/mem) is an OSError naming the file (case 12)."""
+    if not os.path.exists("/proc/self/mem"):
+        pytest.skip("no /proc/self/mem on this system")
+    with pytest.raises(OSError, match=r"/proc/self/mem"):
+        RevINTransformer(checkpoint="/proc/self/mem").fit(np.ones((2, 3, 4)))
+
+
+def test_checkpoint_directory_named_like_a_model_file_is_called_a_directory(tmp_path):
+    """Check a directory <Model>_0.safetensors in a save directory is named so (12)."""
+    (tmp_path / "PatchTST_0.safetensors").mkdir()
+    with pytest.raises(ValueError, match=r"PatchTST_0.safetensors' is a directory"):
+        RevINTransformer(checkpoint=tmp_path).fit(np.ones((2, 3, 4)))
+
+
+def test_checkpoint_errors_never_print_the_files_bytes(tmp_path):
+    """Check a symlinked model file of unknown format is described, not quoted (13)."""
+    secret = tmp_path / "environ"
+    secret.write_bytes(b"API_TOKEN=hunter2-not-a-model")
+    saved = tmp_path / "nf"
+    saved.mkdir()
+    (saved / "PatchTST_0.safetensors").symlink_to(secret)
+
+    with pytest.raises(ValueError, match="neither a zip") as excinfo:
+        RevINTransformer(checkpoint=saved).fit(np.ones((2, 3, 4)))
+
+    message = str(excinfo.value)
+    assert "PatchTST_0.safetensors" in message
+    assert "of 29 bytes" in message
+    assert "API" not in message
+    assert "hunter" not in message
+
+
+def _writers():
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    return {
+        "zip": lambda state_dict, path: torch.save(_lightning(state_dict), path),
+        "legacy": lambda state_dict, path: torch.save(
+            state_dict, path, _use_new_zipfile_serialization=False
+        ),
+        "safetensors": lambda state_dict, path: safetensors_torch.save_file(
+            state_dict, str(path)
+        ),
+    }
+
+
+@given(
+    gamma=st.lists(st.floats(0.1, 10, allow_nan=False), min_size=2, max_size=2),
+    beta=st.lists(st.floats(-10, 10, allow_nan=False), min_size=2, max_size=2),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+    kind=st.sampled_from(["zip", "legacy", "safetensors"]),
+    change=st.sampled_from(["rewrite", "truncate", "delete"]),
+    estimator=st.sampled_from(["transformer", "regressor"]),
+)
+@settings(max_examples=30, deadline=None)
+def test_checkpoint_fitted_outputs_survive_the_file(
+    gamma, beta, dtype, kind, change, estimator
+):
+    """Property: a fitted estimator's outputs ignore later changes to its file."""
+    import tempfile
+
+    from sklearn.linear_model import Ridge
+
+    from sklearn_revin import RevINRegressor
+
+    write = _writers()[kind]
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 2, 6))
+    Y = rng.normal(size=(12, 2 * 3))
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "model.ckpt")
+        write(
+            _affine_state_dict(
+                torch.tensor(gamma, dtype=dtype), torch.tensor(beta, dtype=dtype)
+            ),
+            path,
+        )
+        if estimator == "transformer":
+            fitted = RevINTransformer(checkpoint=path).fit(X)
+            outputs = fitted.transform
+        else:
+            fitted = RevINRegressor(
+                Ridge(), n_variates=2, revin=RevINTransformer(checkpoint=path)
+            ).fit(X.reshape(12, -1), Y)
+            X = X.reshape(12, -1)
+            outputs = fitted.predict
+        before = outputs(X)
+
+        if change == "rewrite":
+            write(_affine_state_dict(-7 * torch.ones(2), 100 * torch.ones(2)), path)
+        elif change == "truncate":
+            os.truncate(path, 0)
+        else:
+            os.unlink(path)
+
+        assert_array_equal(outputs(X), before)
