@@ -33,6 +33,7 @@ from typing import NamedTuple
 import torch
 
 from ._backend import empty_like
+from ._threads import scoped_threads
 
 __all__ = [
     "CENTERS",
@@ -276,7 +277,7 @@ def normalize(
     loc2 = loc.expand(x.shape[:-1]).reshape(n_instances, n_variates)
     factor2 = factor.expand(x.shape[:-1]).reshape(n_instances, n_variates)
     shift2 = beta.expand(n_instances, n_variates)
-    with torch.no_grad():
+    with torch.no_grad(), _kernel_threads(x):
         step = _block_size(x3)
         for start in range(0, n_instances, step):
             rows = slice(start, start + step)
@@ -318,9 +319,10 @@ def denormalize(
     # first, an error of one unit in the last place of the output at most.
     factor = scale / gamma
     shift = torch.addcmul(loc, beta, factor, value=-1)
-    if out is None:
+    if _needs_autograd(z, loc, scale, gamma, beta):
         return torch.addcmul(shift.unsqueeze(-1), z, factor.unsqueeze(-1))
-    return torch.addcmul(shift.unsqueeze(-1), z, factor.unsqueeze(-1), out=out)
+    with _kernel_threads(z):
+        return torch.addcmul(shift.unsqueeze(-1), z, factor.unsqueeze(-1), out=out)
 
 
 def masked_denormalize(
@@ -568,6 +570,11 @@ def _viewable_as_instances(t):
     return True
 
 
+def _kernel_threads(x):
+    """Scope the thread count of a memory-bound pass over ``x`` (see _threads)."""
+    return scoped_threads(x.numel() * x.element_size(), x.device)
+
+
 def _block_size(x3):
     """Return the number of instances per block: about BLOCK_BYTES on the CPU.
 
@@ -590,7 +597,7 @@ def _blocked(x, out, *, eps, eps_mode, center, gamma=None, beta=None, loc_dtype=
     if write and x.numel() >= _SKIP_CHECK_MIN_NUMEL and not bool(beta.any()):
         beta = None  # no shift pass on large inputs where none is needed
     options = (eps, eps_mode, center, gamma, beta, write, loc_dtype)
-    with torch.no_grad():
+    with torch.no_grad(), _kernel_threads(x):
         if write:
             x3, out3, target = _instance_views(x, out)
         else:
