@@ -32,8 +32,8 @@ from typing import NamedTuple
 
 import torch
 
+from . import _fused, _threads
 from ._backend import empty_like
-from ._threads import scoped_threads
 
 __all__ = [
     "CENTERS",
@@ -159,6 +159,9 @@ def window_statistics(
     if _needs_autograd(x) or not _blockable(x):
         stats = _differentiable_statistics(x, eps=eps, eps_mode=eps_mode, center=center)
         return _with_loc_dtype(stats, loc_dtype)
+    fused = _fused_or_none(x, None, eps, eps_mode, center, None, None, loc_dtype)
+    if fused is not None:
+        return fused[1]
     return _blocked(
         x, None, eps=eps, eps_mode=eps_mode, center=center, loc_dtype=loc_dtype
     )
@@ -225,6 +228,9 @@ def normalize_windows(
         return _layer_norm(x, out, eps, eps_mode, gamma, beta)
     if out is None:
         out = empty_like(x)
+    fused = _fused_or_none(x, out, eps, eps_mode, center, gamma, beta, loc_dtype)
+    if fused is not None:
+        return fused
     stats = _blocked(
         x,
         out,
@@ -570,9 +576,97 @@ def _viewable_as_instances(t):
     return True
 
 
+def _fused_or_none(x, out, eps, eps_mode, center, gamma, beta, loc_dtype):
+    """Run the optional fused kernel (see _fused); None where it does not apply.
+
+    It applies to contiguous float32 and float64 CPU tensors, with ``out``
+    contiguous and either ``x`` itself or apart from it, when numba is
+    installed. Windows the kernel flags (NaN, infinity, overflow) are redone
+    by :func:`_block`, which ignores NaN or raises.
+    """
+    if not (
+        x.device.type == "cpu"
+        and x.is_contiguous()
+        and (out is None or _fusable_out(x, out))
+        and _fused.available()
+    ):
+        return None
+    n_steps = x.shape[-1]
+    rows = x.reshape(-1, n_steps)
+    out_rows = None if out is None else out.view(-1, n_steps)
+    write = out is not None
+    with torch.no_grad():
+        if write and x.numel() >= _SKIP_CHECK_MIN_NUMEL and not bool(beta.any()):
+            beta = None  # no shift where none is needed
+        threads = _threads.kernel_threads(x.numel() * x.element_size())
+        loc, variance, scale, bad = _fused.fused_rows(
+            rows,
+            out_rows,
+            gamma if write else torch.ones(1, dtype=torch.float64),
+            beta,
+            eps=eps,
+            eps_mode=eps_mode,
+            center=center,
+            threads=threads,
+        )
+        index = bad.nonzero().squeeze(1)
+        if index.numel():
+            _redo_rows(
+                rows,
+                out_rows,
+                index,
+                (loc, scale, variance),
+                eps,
+                eps_mode,
+                center,
+                gamma,
+                beta,
+                write,
+            )
+        variance = variance.to(x.dtype)
+        _check_overflow(variance)
+        scale = scale.to(x.dtype)
+        loc = loc.to(x.dtype if loc_dtype is None else loc_dtype)
+    shape = x.shape[:-1]
+    stats = WindowStatistics(loc.view(shape), scale.view(shape), variance.view(shape))
+    return out, stats
+
+
+def _fusable_out(x, out):
+    return (
+        out.is_contiguous()
+        and out.dtype == x.dtype
+        and out.shape == x.shape
+        and out.device == x.device
+        and (not _overlaps(x, out) or out.data_ptr() == x.data_ptr())
+    )
+
+
+def _redo_rows(rows, out_rows, index, stats, eps, eps_mode, center, gamma, beta, write):
+    """Redo flagged rows with :func:`_block`, into ``out_rows`` and ``stats``."""
+    windows = rows.index_select(0, index).unsqueeze(1)  # (k, 1, T), a copy
+    normalized = torch.empty_like(windows)
+    variates = index % (gamma.numel() if write else 1)
+    part = _block(
+        windows,
+        normalized,
+        eps,
+        eps_mode,
+        center,
+        gamma[variates].unsqueeze(-1) if write else None,
+        None if beta is None else beta[variates].unsqueeze(-1),
+        write,
+        torch.float64,
+    )
+    if write:
+        out_rows.index_copy_(0, index, normalized.squeeze(1))
+    for full, values in zip(stats, part, strict=True):
+        full.index_copy_(0, index, values.reshape(-1).to(full.dtype))
+
+
 def _kernel_threads(x):
     """Scope the thread count of a memory-bound pass over ``x`` (see _threads)."""
-    return scoped_threads(x.numel() * x.element_size(), x.device)
+    return _threads.scoped_threads(x.numel() * x.element_size(), x.device)
 
 
 def _block_size(x3):
