@@ -90,8 +90,6 @@ BLOCK_BYTES = _default_block_bytes()
 _RESIDUAL_TOLERANCE = 1e-9
 _FLOAT64_EPS = float(torch.finfo(torch.float64).eps)
 _SKIP_CHECK_MIN_NUMEL = 2**16
-# Below this many values a block is "small": per-call overhead dominates.
-_SMALL_NUMEL = 2**15
 
 _INF_MESSAGE = (
     "Input contains infinity. RevIN needs finite values to compute the "
@@ -727,14 +725,13 @@ def _block(x, d, eps, eps_mode, center, gamma, beta, write, loc_dtype=None):
     ``d`` receives ``x - m1`` (deviations from a first mean ``m1``) and, when
     ``write``, the normalized windows. ``d`` may be ``x`` itself. Positional
     arguments and in-place updates keep the per-call overhead of small inputs
-    low.
+    low. Every block takes the same torch calls whatever its size (sum,
+    vector_norm and mul_/add_, the fastest on a cache-sized block), so that
+    a window's result does not depend on the block size: the same bits on
+    every machine.
     """
     n_steps = x.shape[-1]
-    # Small blocks take the variants with the fewest torch calls, large ones
-    # those with the fastest kernels (mean, vecdot and addcmul are 1.5-5x
-    # slower than sum, vector_norm and mul_/add_ on a cache-sized block).
-    small = x.numel() < _SMALL_NUMEL
-    first_mean = x.mean(-1) if small else x.sum(-1).div_(n_steps)
+    first_mean = x.sum(-1).div_(n_steps)
     # A NaN or an infinity anywhere in the block makes this sum non-finite.
     if not math.isfinite(first_mean.sum().item()):
         return _block_with_nan(
@@ -750,20 +747,20 @@ def _clean_block(
 ):
     """Finish :func:`_block` for windows without NaN or infinity."""
     n_steps = x.shape[-1]
-    small = x.numel() < _SMALL_NUMEL
     last = x[..., -1].clone() if center == "last" else None
     torch.sub(x, first_mean.unsqueeze(-1), out=d)
-    if small:
-        variance = torch.linalg.vecdot(d, d).div_(n_steps)
-    else:
-        variance = torch.linalg.vector_norm(d, dim=-1).square_().div_(n_steps)
+    variance = torch.linalg.vector_norm(d, dim=-1).square_().div_(n_steps)
     _check_overflow(variance)
-    if _first_mean_suffices(first_mean, variance, d):
+    suffices = _first_mean_suffices(first_mean, variance, d)
+    if suffices is not None and bool(suffices.all()):
         residual = None
     else:
         # The mean of the deviations corrects the rounding of the first mean;
-        # the variance is taken about the corrected mean.
-        residual = d.mean(-1) if small else d.sum(-1).div_(n_steps)
+        # the variance is taken about the corrected mean. Windows whose first
+        # mean suffices get a zero correction, as when the pass is skipped.
+        residual = d.sum(-1).div_(n_steps)
+        if suffices is not None:
+            residual.masked_fill_(suffices, 0)
         variance.addcmul_(residual, residual, value=-1).clamp_(min=0)
     return _finish(
         d,
@@ -790,8 +787,6 @@ def _block_with_nan(
     a few NaN windows cost little more than clean data.
     """
     rows, variates = (~torch.isfinite(first_mean)).nonzero(as_tuple=True)
-    if 4 * rows.numel() > first_mean.numel():  # mostly NaN: one NaN-aware pass
-        return _nan_block(x, d, eps, eps_mode, center, gamma, beta, write, loc_dtype)
     windows = x[rows, variates].unsqueeze(1)  # (k, 1, n_steps), a copy
     if bool(torch.isinf(windows).any()):
         raise ValueError(_INF_MESSAGE)
@@ -858,23 +853,23 @@ def _nan_block(x, d, eps, eps_mode, center, gamma, beta, write, loc_dtype=None):
     )
 
 
-def _first_mean_suffices(first_mean, variance, d) -> bool:
-    """Return True when the rounding of the first mean cannot matter (float64).
+def _first_mean_suffices(first_mean, variance, d) -> torch.Tensor | None:
+    """Return the windows where the rounding of the first mean cannot matter.
 
     A float sum of n values is off by at most (log2(n) + 1) * eps * sum(|x|),
     so the first mean moves the output (in units of the window's std) by at
     most (log2(n) + 1) * eps * (|mean| / std + 1). The residual pass is skipped
-    when that is below 1e-9 for every window of a large float64 block; float32
-    (eps 6e-8) would need windows centred within 2e-3 std of zero, so it
-    always takes the residual pass, and so do small blocks, where the check
-    would cost as much as the pass.
+    when that is below 1e-9 for every window of a float64 block (a boolean
+    mask per window, so that the result of a window does not depend on the
+    others in its block); float32 (eps 6e-8) would need windows centred within
+    2e-3 std of zero, so it always takes the residual pass (None).
     """
-    if d.dtype != torch.float64 or d.numel() < _SKIP_CHECK_MIN_NUMEL:
-        return False
+    if d.dtype != torch.float64:
+        return None
     n_steps = d.shape[-1]
     bound = _RESIDUAL_TOLERANCE / ((math.log2(n_steps) + 1) * _FLOAT64_EPS) - 1
     # variance here is mean(d ** 2) >= the variance: a constant window fails.
-    return bool((first_mean.abs() <= variance.sqrt().mul_(bound)).all())
+    return first_mean.abs() <= variance.sqrt().mul_(bound)
 
 
 def _finish(
@@ -906,14 +901,11 @@ def _finish(
         factor = torch.div(gamma, scale)
         if offset is not None:
             d.sub_(offset.unsqueeze(-1))
-        if beta is not None and d.numel() < _SMALL_NUMEL:
-            torch.addcmul(beta.unsqueeze(-1), d, factor.unsqueeze(-1), out=d)
-        else:
-            # In-cache passes: on a large block, addcmul with per-window
-            # operands is several times slower than mul_ and add_.
-            d.mul_(factor.unsqueeze(-1))
-            if beta is not None:
-                d.add_(beta.unsqueeze(-1))
+        # In-cache passes: on a large block, addcmul with per-window operands
+        # is several times slower than mul_ and add_.
+        d.mul_(factor.unsqueeze(-1))
+        if beta is not None:
+            d.add_(beta.unsqueeze(-1))
     if last is not None:
         loc = last
     elif residual is None:
