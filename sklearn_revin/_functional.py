@@ -27,6 +27,7 @@ eps, NaN) are redone by the general path.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import NamedTuple
 
@@ -46,6 +47,7 @@ __all__ = [
     "masked_normalize",
     "normalize",
     "normalize_windows",
+    "unmasked_normalize",
     "window_statistics",
 ]
 
@@ -524,6 +526,41 @@ def masked_normalize(
     return torch.where(keep, normalized, torch.nan), moments.statistics
 
 
+def unmasked_normalize(
+    x: torch.Tensor,
+    gamma: torch.Tensor,
+    beta: torch.Tensor,
+    *,
+    eps: float,
+    eps_mode: str = "clamp",
+    center: str = "mean",
+) -> tuple[torch.Tensor, WindowStatistics]:
+    """Normalize finite windows, differentiably, with no NaN handling: the fast path.
+
+    The numbers of :func:`masked_normalize` (to rounding) for input without NaN
+    or infinity, in fewer passes: no mask, no ``where``. The mean is taken in
+    two steps as there (a first mean, then torch's one-pass ``var_mean`` of the
+    deviations from it gives the correction and the variance), which keeps
+    float32 windows far from 0 accurate. The caller checks that ``x`` is
+    finite (a NaN here would spread to its whole window).
+
+    Parameters and returns are those of :func:`masked_normalize`.
+    """
+    _check_modes(eps_mode, center)
+    first_mean = x.mean(-1, keepdim=True)
+    d = x - first_mean
+    variance, residual = torch.var_mean(d, dim=-1, correction=0)
+    if center == "mean":
+        offset, loc = residual, first_mean.squeeze(-1) + residual
+    else:
+        loc = x[..., -1]
+        offset = loc - first_mean.squeeze(-1)
+    scale = _scale(variance, eps, eps_mode)
+    factor = (gamma / scale).unsqueeze(-1)
+    normalized = torch.addcmul(beta.unsqueeze(-1), d - offset.unsqueeze(-1), factor)
+    return normalized, WindowStatistics(loc=loc, scale=scale, variance=variance)
+
+
 def _last_observed(x):
     last = x[..., -1]
     missing = torch.isnan(last)
@@ -663,7 +700,17 @@ def _redo_rows(rows, out_rows, index, stats, eps, eps_mode, center, gamma, beta,
 
 
 def _kernel_threads(x):
-    """Scope the thread count of a memory-bound pass over ``x`` (see _threads)."""
+    """Scope the thread count of a memory-bound pass over ``x`` (see _threads).
+
+    Not in a traced, exported or compiled graph: thread counts are no part of
+    a graph, and their calls would break it.
+    """
+    if (
+        type(x) is not torch.Tensor
+        or torch.compiler.is_compiling()
+        or torch.jit.is_tracing()
+    ):
+        return contextlib.nullcontext()
     return _threads.scoped_threads(x.numel() * x.element_size(), x.device)
 
 

@@ -66,9 +66,9 @@ def _kernel():
                 d = np.float64(x[r, t]) - x0
                 s1 += d
                 s2 += d * d
-            # Sums of squares past the data's dtype would overflow the
-            # fallback's: those windows raise there, so they raise here too.
-            if not (np.isfinite(s1) and s2 <= limit):
+            # Sums (of x, of squares) past the data's dtype overflow in the
+            # fallback: those windows raise there, so they raise here too.
+            if not (s2 <= limit and abs(x0 * n_steps + s1) <= limit):
                 bad[r] = True
                 continue
             m = s1 / n_steps
@@ -119,8 +119,8 @@ def fused_rows(
     loc : torch.Tensor of shape (R,), float64
     variance, scale : torch.Tensor of shape (R,), float64
     bad : torch.Tensor of shape (R,), bool
-        Rows whose sums were not finite, or whose sum of squares is past the
-        largest value of the data's dtype: their statistics and output are
+        Rows whose sums are not finite or past the largest value of the data's
+        dtype: their statistics and output are
         not set (the caller redoes them).
     """
     kernel = _kernel()
