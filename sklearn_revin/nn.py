@@ -210,10 +210,13 @@ class RevIN(nn.Module):
         # Eager calls on finite data (the common case) skip the NaN handling;
         # traced, exported and compiled graphs keep the branch-free path.
         options = {"eps": self.eps, "eps_mode": self.eps_mode, "center": self.center}
-        fast = _eager(x) and _all_finite(x)
+        fast = _eager(x)
         if fast:
             normalized, stats = unmasked_normalize(x, gamma, beta, **options)
-            # Where the masked path's sum of squares overflows, its NaN stands.
+            # One check on the statistics, not a pass over x: a NaN or an
+            # infinity in a window makes its variance NaN, and so does a sum
+            # that overflows; a sum of squares that overflows in the masked
+            # path makes variance * n infinite. Those take the masked path.
             fast = _all_finite(stats.variance * x.shape[-1])
         if not fast:
             normalized, stats = masked_normalize(x, gamma, beta, **options)
@@ -231,7 +234,14 @@ class RevIN(nn.Module):
                     f"{', '.join(map(str, expected))}, horizon), with the batch and "
                     f"variates of the normalized input; got shape {shape}."
                 )
-            if _eager(scaled_output) and not bool(torch.isnan(scaled_output).any()):
+            # Values are the same either way; the masked path only keeps a NaN
+            # of scaled_output out of the gradients, so only they need it.
+            tracked = torch.is_grad_enabled() and any(
+                t.requires_grad for t in (scaled_output, stats.loc, stats.scale, gamma)
+            )
+            if _eager(scaled_output) and not (
+                tracked and bool(torch.isnan(scaled_output).any())
+            ):
                 return denormalize(scaled_output, stats.loc, stats.scale, gamma, beta)
             return masked_denormalize(
                 scaled_output, stats.loc, stats.scale, gamma, beta
@@ -273,6 +283,6 @@ def _eager(x: Tensor) -> bool:
 
 
 def _all_finite(x: Tensor) -> bool:
-    """Return True when x holds no NaN or infinity (one read, no gradient)."""
+    """Return True when x holds no NaN or infinity (no gradient)."""
     with torch.no_grad():
         return bool(torch.isfinite(x).all())
