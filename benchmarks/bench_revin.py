@@ -757,7 +757,12 @@ def describe_machine(info: dict) -> str:
         f"{info.get('lscpu CPU(s)', os.cpu_count())} CPU(s), "
         f"{info.get('lscpu Thread(s) per core', '?')} thread(s) per core; "
         f"torch {info['torch']} with {info['torch_num_threads']} thread(s), "
-        f"numpy {info['numpy']}; OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}."
+        f"numpy {info['numpy']}; OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}; "
+        + (
+            f"numba {info['numba']} (the fused kernel)."
+            if info.get("numba")
+            else "no numba (the torch path)."
+        )
     )
 
 
@@ -804,7 +809,11 @@ def markdown(
 
 
 def restructuredtext(
-    results: list[Result], cases: list[Case], command: str, conditions: dict
+    results: list[Result],
+    cases: list[Case],
+    command: str,
+    conditions: dict,
+    info: dict | None = None,
 ) -> str:
     """Return the tables as reStructuredText, for docs/benchmarks.rst to include."""
     lines = [
@@ -813,6 +822,8 @@ def restructuredtext(
         f"Measured with ``{command}``.",
         "",
     ]
+    if info is not None:
+        lines += [describe_machine(info), ""]
     for case in cases:
         title = f"{case.name} ({case.device})"
         lines += [title, "~" * len(title), ""]
@@ -1010,7 +1021,7 @@ def run(
     nn_rows = payload.get("nn", [])
     (out_dir / "bench_revin.json").write_text(json.dumps(payload, indent=1))
     (out_dir / "bench_revin.md").write_text(markdown(results, cases, info, conditions))
-    text = restructuredtext(results, cases, command, conditions)
+    text = restructuredtext(results, cases, command, conditions, payload["machine"])
     if nn_rows:
         text += "\n" + nn_restructuredtext(nn_rows)
     (out_dir / "bench_revin.rst").write_text(text)
