@@ -78,6 +78,8 @@ class Case:
     tslearn_rows: int | None = None
     memory: bool = True
     tensor: bool = False  # the data is a torch tensor on ``device``
+    busy: int = 0  # other processes spinning on a core while it is timed
+    threads: int | None = None  # torch.set_num_threads for the case; None: default
 
 
 @dataclass
@@ -92,6 +94,7 @@ class Result:
     peak_extra_bytes: int | None = None
     output_bytes: int | None = None
     note: str = ""
+    threads: int | None = None  # torch.get_num_threads() of the caller
     extra: dict = field(default_factory=dict)
 
 
@@ -315,6 +318,108 @@ def time_methods(
     return times
 
 
+# ------------------------------------------------- nn.RevIN vs itransformer
+
+
+def bench_nn(quick: bool, repeats: int | None) -> list[dict]:
+    """Time ``nn.RevIN`` against the ``itransformer`` layer it replaces.
+
+    Shapes (batch, variates, time) of the LTSF benchmarks: ``forward`` under
+    ``no_grad``, and ``forward`` + ``reverse_fn`` + ``backward`` of a sum, at
+    1 and 2 torch threads; both layers in the same run, interleaved.
+    """
+    from sklearn_revin.nn import RevIN
+
+    reference = _itransformer_layer("cpu")
+    if reference is None:
+        return []
+    reference_class = type(reference)
+    shapes = (
+        [((32, 7, 336), 300)] if quick else [((32, 7, 336), 400), ((256, 321, 336), 15)]
+    )
+    default_threads = torch.get_num_threads()
+    rows = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for shape, count in shapes:
+                count = repeats or count
+                x = torch.randn(shape) * 3 + 10
+                x_grad = x.clone().requires_grad_()
+                layers = {
+                    "itransformer": reference_class(shape[1]),
+                    "nn.RevIN": RevIN(shape[1]),
+                }
+
+                def forward(layer, x=x):
+                    with torch.no_grad():
+                        return layer(x)[0]
+
+                def full(layer, x_grad=x_grad):
+                    x_grad.grad = None
+                    layer.zero_grad()
+                    normalized, reverse_fn = layer(x_grad)
+                    reverse_fn(normalized).sum().backward()
+
+                for kind, call in (
+                    ("forward", forward),
+                    ("forward+reverse+backward", full),
+                ):
+                    methods = {
+                        name: partial(call, layer) for name, layer in layers.items()
+                    }
+                    case = Case(f"nn {shape}", (shape[0], shape[2]), "float32", count)
+                    times = time_methods(case, methods, warmup=3)
+                    medians = {name: float(np.median(t)) for name, t in times.items()}
+                    rows.append(
+                        {
+                            "shape": list(shape),
+                            "pass": kind,
+                            "threads": threads,
+                            "itransformer_s": medians["itransformer"],
+                            "nn_revin_s": medians["nn.RevIN"],
+                            "ratio": medians["nn.RevIN"] / medians["itransformer"],
+                            "repeats": count,
+                        }
+                    )
+                    print(
+                        f"  nn.RevIN / itransformer {shape} {kind}, {threads} "
+                        f"thread(s): {rows[-1]['ratio']:.2f}",
+                        flush=True,
+                    )
+    finally:
+        torch.set_num_threads(default_threads)
+    return rows
+
+
+def nn_restructuredtext(rows: list[dict]) -> str:
+    lines = [
+        "nn.RevIN against the itransformer layer (cpu)",
+        "~" * 45,
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
+        "   * - shape",
+        "     - pass",
+        "     - torch threads",
+        "     - itransformer",
+        "     - nn.RevIN",
+        "     - nn.RevIN / itransformer",
+    ]
+    for row in rows:
+        lines += [
+            f"   * - {tuple(row['shape'])}",
+            f"     - {row['pass']}",
+            f"     - {row['threads']}",
+            f"     - {_format_time(row['itransformer_s'])}",
+            f"     - {_format_time(row['nn_revin_s'])}",
+            f"     - {row['ratio']:.2f}",
+        ]
+    lines.append("")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------- memory
 
 
@@ -385,6 +490,22 @@ def default_cases(quick: bool) -> list[Case]:
                 "float32 2,000 x 4,096", (2_000, 4_096), "float32", 9, tslearn_rows=200
             ),
             Case("float32 32 x 64", (32, 64), "float32", 300, memory=False),
+            Case(
+                "float32 200,000 x 8 (short windows)",
+                (200_000, 8),
+                "float32",
+                9,
+                tslearn_rows=2_000,
+            ),
+            Case(
+                "float32 20,000 x 256, 1 busy process",
+                (20_000, 256),
+                "float32",
+                9,
+                tslearn_rows=0,
+                memory=False,
+                busy=1,
+            ),
         ]
     cases = [
         Case(
@@ -396,6 +517,42 @@ def default_cases(quick: bool) -> list[Case]:
         ),
         Case("float64 2,000 x 4,096", (2_000, 4_096), "float64", 31, tslearn_rows=250),
         Case("float32 32 x 64", (32, 64), "float32", 2_000, memory=False),
+        Case(
+            "float32 20,000,000 x 8 (short windows)",
+            (20_000_000, 8),
+            "float32",
+            7,
+            tslearn_rows=50_000,
+            memory=False,
+        ),
+        Case(
+            "float32 200,000 x 256, 1 busy process",
+            (200_000, 256),
+            "float32",
+            15,
+            tslearn_rows=0,
+            memory=False,
+            busy=1,
+        ),
+        Case(
+            "float32 200,000 x 256, 1 busy process, 1 thread",
+            (200_000, 256),
+            "float32",
+            15,
+            tslearn_rows=0,
+            memory=False,
+            busy=1,
+            threads=1,
+        ),
+        Case(
+            "float64 200,000 x 256, 1 busy process",
+            (200_000, 256),
+            "float64",
+            11,
+            tslearn_rows=0,
+            memory=False,
+            busy=1,
+        ),
     ]
     if torch.cuda.is_available():
         for dtype in ("float32", "float64"):
@@ -439,6 +596,9 @@ def machine_info() -> dict:
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        # With numba the package runs its fused kernel (sklearn-revin[fast]).
+        "numba": _version_of("numba"),
+        "loadavg_at_start": os.getloadavg(),
     }
     try:
         import sklearn
@@ -485,6 +645,15 @@ def machine_info() -> dict:
     if torch.cuda.is_available():
         info["cuda_device"] = torch.cuda.get_device_name()
     return info
+
+
+def _version_of(name: str) -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:  # any failure means "not installed"
+        return None
 
 
 def _format_time(seconds: float) -> str:
@@ -544,6 +713,29 @@ class OtherLoad:
         self.cores = round(max(other, 0.0) / max(wall, 1e-9), 2)
 
 
+class busy_processes:  # a context manager, named as a function
+    """Keep ``count`` other processes spinning on a core (the contended case)."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.processes: list[subprocess.Popen] = []
+
+    def __enter__(self):
+        for _ in range(self.count):
+            self.processes.append(
+                subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            )
+        if self.processes:
+            time.sleep(0.5)  # let them get scheduled
+        return self
+
+    def __exit__(self, *exc_info):
+        for process in self.processes:
+            process.kill()
+            process.wait()
+        self.processes.clear()
+
+
 def cpu_idle(seconds: float = 1.0) -> float | None:
     """Return the fraction of CPU time idle over ``seconds`` (Linux), else None."""
     try:
@@ -565,7 +757,12 @@ def describe_machine(info: dict) -> str:
         f"{info.get('lscpu CPU(s)', os.cpu_count())} CPU(s), "
         f"{info.get('lscpu Thread(s) per core', '?')} thread(s) per core; "
         f"torch {info['torch']} with {info['torch_num_threads']} thread(s), "
-        f"numpy {info['numpy']}; OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}."
+        f"numpy {info['numpy']}; OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}; "
+        + (
+            f"numba {info['numba']} (the fused kernel)."
+            if info.get("numba")
+            else "no numba (the torch path)."
+        )
     )
 
 
@@ -590,9 +787,10 @@ def markdown(
         if state:
             lines += [f"Machine state: {describe_state(state)}", ""]
         lines.append(
-            "| method | median | ratio to floor | peak extra memory | peak / output |"
+            "| method | torch threads | median | ratio to floor | peak extra memory "
+            "| peak / output |"
         )
-        lines.append("|---|---:|---:|---:|---:|")
+        lines.append("|---|---:|---:|---:|---:|---:|")
         for result in (r for r in results if r.case == case.name):
             ratio = (
                 "" if result.ratio_to_copy is None else f"{result.ratio_to_copy:.2f}x"
@@ -603,15 +801,19 @@ def markdown(
                 per_output = f"{result.peak_extra_bytes / result.output_bytes:.2f}"
             name = result.method + (f" ({result.note})" if result.note else "")
             lines.append(
-                f"| {name} | {_format_time(result.median_s)} | {ratio} | {peak} "
-                f"| {per_output} |"
+                f"| {name} | {result.threads or ''} | {_format_time(result.median_s)} "
+                f"| {ratio} | {peak} | {per_output} |"
             )
         lines.append("")
     return "\n".join(lines)
 
 
 def restructuredtext(
-    results: list[Result], cases: list[Case], command: str, conditions: dict
+    results: list[Result],
+    cases: list[Case],
+    command: str,
+    conditions: dict,
+    info: dict | None = None,
 ) -> str:
     """Return the tables as reStructuredText, for docs/benchmarks.rst to include."""
     lines = [
@@ -620,6 +822,8 @@ def restructuredtext(
         f"Measured with ``{command}``.",
         "",
     ]
+    if info is not None:
+        lines += [describe_machine(info), ""]
     for case in cases:
         title = f"{case.name} ({case.device})"
         lines += [title, "~" * len(title), ""]
@@ -629,9 +833,10 @@ def restructuredtext(
         lines += [
             ".. list-table::",
             "   :header-rows: 1",
-            "   :widths: 40 15 15 15 15",
+            "   :widths: 40 10 15 15 15 15",
             "",
             "   * - method",
+            "     - torch threads",
             "     - median",
             "     - ratio to floor",
             "     - peak extra memory",
@@ -644,6 +849,7 @@ def restructuredtext(
                 per_output = f"{result.peak_extra_bytes / result.output_bytes:.2f}"
             name = result.method + (f" ({result.note})" if result.note else "")
             cells = [
+                str(result.threads or ""),
                 _format_time(result.median_s),
                 "" if ratio is None else f"{ratio:.2f}x",
                 _format_bytes(result.peak_extra_bytes),
@@ -720,7 +926,12 @@ def merged(previous: dict, new: dict) -> dict:
 
 
 def run(
-    cases: list[Case], *, memory: bool, out_dir: Path, merge: bool = False
+    cases: list[Case],
+    *,
+    memory: bool,
+    out_dir: Path,
+    merge: bool = False,
+    nn_rows: list[dict] | None = None,
 ) -> list[Result]:
     info = machine_info()
     print(json.dumps(info, indent=1))
@@ -731,8 +942,15 @@ def run(
         X = make_input(case)
         methods = {name: factory() for name, factory in build_methods(case, X).items()}
         before = {"loadavg_1min": os.getloadavg()[0], "cpu_idle": cpu_idle()}
-        with OtherLoad() as other:
-            times = time_methods(case, methods)
+        default_threads = torch.get_num_threads()
+        if case.threads:
+            torch.set_num_threads(case.threads)
+        caller_threads = torch.get_num_threads()
+        try:
+            with busy_processes(case.busy), OtherLoad() as other:
+                times = time_methods(case, methods)
+        finally:
+            torch.set_num_threads(default_threads)
         after = {"loadavg_1min": os.getloadavg()[0], "cpu_idle": cpu_idle()}
         conditions[case.name] = {
             "before": before,
@@ -750,7 +968,13 @@ def run(
         for name, samples in times.items():
             q1, median, q3 = np.percentile(samples, [25, 50, 75])
             result = Result(
-                case.name, name, float(median), float(q1), float(q3), len(samples)
+                case.name,
+                name,
+                float(median),
+                float(q1),
+                float(q3),
+                len(samples),
+                threads=caller_threads,
             )
             reference = floor
             on_tslearn_rows = name in (
@@ -792,11 +1016,15 @@ def run(
         results = [Result(**r) for r in payload["results"]]
         conditions = payload["conditions"]
         command = payload["command"]
+    if nn_rows:
+        payload["nn"] = nn_rows
+    nn_rows = payload.get("nn", [])
     (out_dir / "bench_revin.json").write_text(json.dumps(payload, indent=1))
     (out_dir / "bench_revin.md").write_text(markdown(results, cases, info, conditions))
-    (out_dir / "bench_revin.rst").write_text(
-        restructuredtext(results, cases, command, conditions)
-    )
+    text = restructuredtext(results, cases, command, conditions, payload["machine"])
+    if nn_rows:
+        text += "\n" + nn_restructuredtext(nn_rows)
+    (out_dir / "bench_revin.rst").write_text(text)
     plot(results, cases, out_dir / "bench_revin.png")
     print(f"\nwrote {out_dir}/bench_revin.{{json,md,rst,png}}")
     return results
@@ -825,6 +1053,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="only redraw bench_revin.png from bench_revin.json in --out-dir",
     )
+    parser.add_argument(
+        "--no-nn",
+        action="store_true",
+        help="skip nn.RevIN against the itransformer layer",
+    )
     parser.add_argument("--_memory", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.replot:
@@ -845,7 +1078,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.repeats:
         for case in cases:
             case.repeats = args.repeats
-    run(cases, memory=not args.no_memory, out_dir=args.out_dir, merge=args.merge)
+    nn_rows = None
+    if not args.no_nn and not args.cases:
+        print("\n== nn.RevIN against the itransformer layer", flush=True)
+        nn_rows = bench_nn(args.quick, args.repeats)
+    run(
+        cases,
+        memory=not args.no_memory,
+        out_dir=args.out_dir,
+        merge=args.merge,
+        nn_rows=nn_rows,
+    )
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ pytest=("$python" -m pytest -q -p no:cacheprovider -ra)
 step pytest_gpu 90 "${pytest[@]}" -m gpu tests
 step export_cuda 90 "${pytest[@]}" tests/test_export.py -k cuda
 step pytest_all 210 "${pytest[@]}" tests sklearn_revin
-step bench_cuda 60 "$python" benchmarks/bench_revin.py --cases cuda --no-memory \
+step bench_cuda 60 "$python" benchmarks/bench_revin.py --cases cuda --no-memory --no-nn \
     --repeats 5 --out-dir "$out/bench"
 
 if [ "${#failed[@]}" -ne 0 ]; then

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from sklearn import get_config
 
+from ._threads import scoped_threads
+
 __all__ = [
     "array_api_tensors",
     "as_tensor_like",
@@ -315,6 +317,27 @@ def run_on_device(
         be streamed through a CUDA device in row chunks (see
         :func:`stream_rows`); ``compute`` is then called once per chunk.
     """
+    # The whole call, conversions and copies included, runs with the thread
+    # count chosen for memory-bound work (see _threads), restored after.
+    with scoped_threads(
+        windows.nbytes
+        if not is_tensor(windows)
+        else (windows.numel() * windows.element_size()),
+        device,
+    ):
+        return _run_on_device(
+            X,
+            windows,
+            compute,
+            device=device,
+            copy=copy,
+            writes=writes,
+            row_chunks=row_chunks,
+        )
+
+
+def _run_on_device(X, windows, compute, *, device, copy, writes, row_chunks):
+    """Do the work of :func:`run_on_device`."""
     tensor_input = is_tensor(X)
     if row_chunks and device.type == "cuda" and not tensor_input:
         out = None

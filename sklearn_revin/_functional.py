@@ -27,11 +27,13 @@ eps, NaN) are redone by the general path.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import NamedTuple
 
 import torch
 
+from . import _fused, _threads
 from ._backend import empty_like
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "masked_normalize",
     "normalize",
     "normalize_windows",
+    "unmasked_normalize",
     "window_statistics",
 ]
 
@@ -89,8 +92,6 @@ BLOCK_BYTES = _default_block_bytes()
 _RESIDUAL_TOLERANCE = 1e-9
 _FLOAT64_EPS = float(torch.finfo(torch.float64).eps)
 _SKIP_CHECK_MIN_NUMEL = 2**16
-# Below this many values a block is "small": per-call overhead dominates.
-_SMALL_NUMEL = 2**15
 
 _INF_MESSAGE = (
     "Input contains infinity. RevIN needs finite values to compute the "
@@ -158,6 +159,9 @@ def window_statistics(
     if _needs_autograd(x) or not _blockable(x):
         stats = _differentiable_statistics(x, eps=eps, eps_mode=eps_mode, center=center)
         return _with_loc_dtype(stats, loc_dtype)
+    fused = _fused_or_none(x, None, eps, eps_mode, center, None, None, loc_dtype)
+    if fused is not None:
+        return fused[1]
     return _blocked(
         x, None, eps=eps, eps_mode=eps_mode, center=center, loc_dtype=loc_dtype
     )
@@ -224,6 +228,9 @@ def normalize_windows(
         return _layer_norm(x, out, eps, eps_mode, gamma, beta)
     if out is None:
         out = empty_like(x)
+    fused = _fused_or_none(x, out, eps, eps_mode, center, gamma, beta, loc_dtype)
+    if fused is not None:
+        return fused
     stats = _blocked(
         x,
         out,
@@ -276,7 +283,7 @@ def normalize(
     loc2 = loc.expand(x.shape[:-1]).reshape(n_instances, n_variates)
     factor2 = factor.expand(x.shape[:-1]).reshape(n_instances, n_variates)
     shift2 = beta.expand(n_instances, n_variates)
-    with torch.no_grad():
+    with torch.no_grad(), _kernel_threads(x):
         step = _block_size(x3)
         for start in range(0, n_instances, step):
             rows = slice(start, start + step)
@@ -318,9 +325,10 @@ def denormalize(
     # first, an error of one unit in the last place of the output at most.
     factor = scale / gamma
     shift = torch.addcmul(loc, beta, factor, value=-1)
-    if out is None:
+    if _needs_autograd(z, loc, scale, gamma, beta):
         return torch.addcmul(shift.unsqueeze(-1), z, factor.unsqueeze(-1))
-    return torch.addcmul(shift.unsqueeze(-1), z, factor.unsqueeze(-1), out=out)
+    with _kernel_threads(z):
+        return torch.addcmul(shift.unsqueeze(-1), z, factor.unsqueeze(-1), out=out)
 
 
 def masked_denormalize(
@@ -518,6 +526,41 @@ def masked_normalize(
     return torch.where(keep, normalized, torch.nan), moments.statistics
 
 
+def unmasked_normalize(
+    x: torch.Tensor,
+    gamma: torch.Tensor,
+    beta: torch.Tensor,
+    *,
+    eps: float,
+    eps_mode: str = "clamp",
+    center: str = "mean",
+) -> tuple[torch.Tensor, WindowStatistics]:
+    """Normalize finite windows, differentiably, with no NaN handling: the fast path.
+
+    The numbers of :func:`masked_normalize` (to rounding) for input without NaN
+    or infinity, in fewer passes: no mask, no ``where``. The mean is taken in
+    two steps as there (a first mean, then torch's one-pass ``var_mean`` of the
+    deviations from it gives the correction and the variance), which keeps
+    float32 windows far from 0 accurate. The caller checks that ``x`` is
+    finite (a NaN here would spread to its whole window).
+
+    Parameters and returns are those of :func:`masked_normalize`.
+    """
+    _check_modes(eps_mode, center)
+    first_mean = x.mean(-1, keepdim=True)
+    d = x - first_mean
+    variance, residual = torch.var_mean(d, dim=-1, correction=0)
+    if center == "mean":
+        offset, loc = residual, first_mean.squeeze(-1) + residual
+    else:
+        loc = x[..., -1]
+        offset = loc - first_mean.squeeze(-1)
+    scale = _scale(variance, eps, eps_mode)
+    factor = (gamma / scale).unsqueeze(-1)
+    normalized = torch.addcmul(beta.unsqueeze(-1), d - offset.unsqueeze(-1), factor)
+    return normalized, WindowStatistics(loc=loc, scale=scale, variance=variance)
+
+
 def _last_observed(x):
     last = x[..., -1]
     missing = torch.isnan(last)
@@ -568,6 +611,109 @@ def _viewable_as_instances(t):
     return True
 
 
+def _fused_or_none(x, out, eps, eps_mode, center, gamma, beta, loc_dtype):
+    """Run the optional fused kernel (see _fused); None where it does not apply.
+
+    It applies to contiguous float32 and float64 CPU tensors, with ``out``
+    contiguous and either ``x`` itself or apart from it, when numba is
+    installed. Windows the kernel flags (NaN, infinity, overflow) are redone
+    by :func:`_block`, which ignores NaN or raises.
+    """
+    if not (
+        x.device.type == "cpu"
+        and x.is_contiguous()
+        and (out is None or _fusable_out(x, out))
+        and _fused.available()
+    ):
+        return None
+    n_steps = x.shape[-1]
+    rows = x.reshape(-1, n_steps)
+    out_rows = None if out is None else out.view(-1, n_steps)
+    write = out is not None
+    with torch.no_grad():
+        if write and x.numel() >= _SKIP_CHECK_MIN_NUMEL and not bool(beta.any()):
+            beta = None  # no shift where none is needed
+        threads = _threads.kernel_threads(x.numel() * x.element_size())
+        loc, variance, scale, bad = _fused.fused_rows(
+            rows,
+            out_rows,
+            gamma if write else torch.ones(1, dtype=torch.float64),
+            beta,
+            eps=eps,
+            eps_mode=eps_mode,
+            center=center,
+            threads=threads,
+        )
+        index = bad.nonzero().squeeze(1)
+        if index.numel():
+            _redo_rows(
+                rows,
+                out_rows,
+                index,
+                (loc, scale, variance),
+                eps,
+                eps_mode,
+                center,
+                gamma,
+                beta,
+                write,
+            )
+        variance = variance.to(x.dtype)
+        _check_overflow(variance)
+        scale = scale.to(x.dtype)
+        loc = loc.to(x.dtype if loc_dtype is None else loc_dtype)
+    shape = x.shape[:-1]
+    stats = WindowStatistics(loc.view(shape), scale.view(shape), variance.view(shape))
+    return out, stats
+
+
+def _fusable_out(x, out):
+    return (
+        out.is_contiguous()
+        and out.dtype == x.dtype
+        and out.shape == x.shape
+        and out.device == x.device
+        and (not _overlaps(x, out) or out.data_ptr() == x.data_ptr())
+    )
+
+
+def _redo_rows(rows, out_rows, index, stats, eps, eps_mode, center, gamma, beta, write):
+    """Redo flagged rows with :func:`_block`, into ``out_rows`` and ``stats``."""
+    windows = rows.index_select(0, index).unsqueeze(1)  # (k, 1, T), a copy
+    normalized = torch.empty_like(windows)
+    variates = index % (gamma.numel() if write else 1)
+    part = _block(
+        windows,
+        normalized,
+        eps,
+        eps_mode,
+        center,
+        gamma[variates].unsqueeze(-1) if write else None,
+        None if beta is None else beta[variates].unsqueeze(-1),
+        write,
+        torch.float64,
+    )
+    if write:
+        out_rows.index_copy_(0, index, normalized.squeeze(1))
+    for full, values in zip(stats, part, strict=True):
+        full.index_copy_(0, index, values.reshape(-1).to(full.dtype))
+
+
+def _kernel_threads(x):
+    """Scope the thread count of a memory-bound pass over ``x`` (see _threads).
+
+    Not in a traced, exported or compiled graph: thread counts are no part of
+    a graph, and their calls would break it.
+    """
+    if (
+        type(x) is not torch.Tensor
+        or torch.compiler.is_compiling()
+        or torch.jit.is_tracing()
+    ):
+        return contextlib.nullcontext()
+    return _threads.scoped_threads(x.numel() * x.element_size(), x.device)
+
+
 def _block_size(x3):
     """Return the number of instances per block: about BLOCK_BYTES on the CPU.
 
@@ -590,7 +736,7 @@ def _blocked(x, out, *, eps, eps_mode, center, gamma=None, beta=None, loc_dtype=
     if write and x.numel() >= _SKIP_CHECK_MIN_NUMEL and not bool(beta.any()):
         beta = None  # no shift pass on large inputs where none is needed
     options = (eps, eps_mode, center, gamma, beta, write, loc_dtype)
-    with torch.no_grad():
+    with torch.no_grad(), _kernel_threads(x):
         if write:
             x3, out3, target = _instance_views(x, out)
         else:
@@ -626,14 +772,13 @@ def _block(x, d, eps, eps_mode, center, gamma, beta, write, loc_dtype=None):
     ``d`` receives ``x - m1`` (deviations from a first mean ``m1``) and, when
     ``write``, the normalized windows. ``d`` may be ``x`` itself. Positional
     arguments and in-place updates keep the per-call overhead of small inputs
-    low.
+    low. Every block takes the same torch calls whatever its size (sum,
+    vector_norm and mul_/add_, the fastest on a cache-sized block), so that
+    a window's result does not depend on the block size: the same bits on
+    every machine.
     """
     n_steps = x.shape[-1]
-    # Small blocks take the variants with the fewest torch calls, large ones
-    # those with the fastest kernels (mean, vecdot and addcmul are 1.5-5x
-    # slower than sum, vector_norm and mul_/add_ on a cache-sized block).
-    small = x.numel() < _SMALL_NUMEL
-    first_mean = x.mean(-1) if small else x.sum(-1).div_(n_steps)
+    first_mean = x.sum(-1).div_(n_steps)
     # A NaN or an infinity anywhere in the block makes this sum non-finite.
     if not math.isfinite(first_mean.sum().item()):
         return _block_with_nan(
@@ -649,20 +794,20 @@ def _clean_block(
 ):
     """Finish :func:`_block` for windows without NaN or infinity."""
     n_steps = x.shape[-1]
-    small = x.numel() < _SMALL_NUMEL
     last = x[..., -1].clone() if center == "last" else None
     torch.sub(x, first_mean.unsqueeze(-1), out=d)
-    if small:
-        variance = torch.linalg.vecdot(d, d).div_(n_steps)
-    else:
-        variance = torch.linalg.vector_norm(d, dim=-1).square_().div_(n_steps)
+    variance = torch.linalg.vector_norm(d, dim=-1).square_().div_(n_steps)
     _check_overflow(variance)
-    if _first_mean_suffices(first_mean, variance, d):
+    suffices = _first_mean_suffices(first_mean, variance, d)
+    if suffices is not None and bool(suffices.all()):
         residual = None
     else:
         # The mean of the deviations corrects the rounding of the first mean;
-        # the variance is taken about the corrected mean.
-        residual = d.mean(-1) if small else d.sum(-1).div_(n_steps)
+        # the variance is taken about the corrected mean. Windows whose first
+        # mean suffices get a zero correction, as when the pass is skipped.
+        residual = d.sum(-1).div_(n_steps)
+        if suffices is not None:
+            residual.masked_fill_(suffices, 0)
         variance.addcmul_(residual, residual, value=-1).clamp_(min=0)
     return _finish(
         d,
@@ -689,8 +834,6 @@ def _block_with_nan(
     a few NaN windows cost little more than clean data.
     """
     rows, variates = (~torch.isfinite(first_mean)).nonzero(as_tuple=True)
-    if 4 * rows.numel() > first_mean.numel():  # mostly NaN: one NaN-aware pass
-        return _nan_block(x, d, eps, eps_mode, center, gamma, beta, write, loc_dtype)
     windows = x[rows, variates].unsqueeze(1)  # (k, 1, n_steps), a copy
     if bool(torch.isinf(windows).any()):
         raise ValueError(_INF_MESSAGE)
@@ -757,23 +900,23 @@ def _nan_block(x, d, eps, eps_mode, center, gamma, beta, write, loc_dtype=None):
     )
 
 
-def _first_mean_suffices(first_mean, variance, d) -> bool:
-    """Return True when the rounding of the first mean cannot matter (float64).
+def _first_mean_suffices(first_mean, variance, d) -> torch.Tensor | None:
+    """Return the windows where the rounding of the first mean cannot matter.
 
     A float sum of n values is off by at most (log2(n) + 1) * eps * sum(|x|),
     so the first mean moves the output (in units of the window's std) by at
     most (log2(n) + 1) * eps * (|mean| / std + 1). The residual pass is skipped
-    when that is below 1e-9 for every window of a large float64 block; float32
-    (eps 6e-8) would need windows centred within 2e-3 std of zero, so it
-    always takes the residual pass, and so do small blocks, where the check
-    would cost as much as the pass.
+    when that is below 1e-9 for every window of a float64 block (a boolean
+    mask per window, so that the result of a window does not depend on the
+    others in its block); float32 (eps 6e-8) would need windows centred within
+    2e-3 std of zero, so it always takes the residual pass (None).
     """
-    if d.dtype != torch.float64 or d.numel() < _SKIP_CHECK_MIN_NUMEL:
-        return False
+    if d.dtype != torch.float64:
+        return None
     n_steps = d.shape[-1]
     bound = _RESIDUAL_TOLERANCE / ((math.log2(n_steps) + 1) * _FLOAT64_EPS) - 1
     # variance here is mean(d ** 2) >= the variance: a constant window fails.
-    return bool((first_mean.abs() <= variance.sqrt().mul_(bound)).all())
+    return first_mean.abs() <= variance.sqrt().mul_(bound)
 
 
 def _finish(
@@ -805,14 +948,11 @@ def _finish(
         factor = torch.div(gamma, scale)
         if offset is not None:
             d.sub_(offset.unsqueeze(-1))
-        if beta is not None and d.numel() < _SMALL_NUMEL:
-            torch.addcmul(beta.unsqueeze(-1), d, factor.unsqueeze(-1), out=d)
-        else:
-            # In-cache passes: on a large block, addcmul with per-window
-            # operands is several times slower than mul_ and add_.
-            d.mul_(factor.unsqueeze(-1))
-            if beta is not None:
-                d.add_(beta.unsqueeze(-1))
+        # In-cache passes: on a large block, addcmul with per-window operands
+        # is several times slower than mul_ and add_.
+        d.mul_(factor.unsqueeze(-1))
+        if beta is not None:
+            d.add_(beta.unsqueeze(-1))
     if last is not None:
         loc = last
     elif residual is None:

@@ -14,9 +14,11 @@ from torch.nn import init
 from ._functional import (
     CENTERS,
     EPS_MODES,
+    denormalize,
     effective_gamma,
     masked_denormalize,
     masked_normalize,
+    unmasked_normalize,
 )
 
 __all__ = ["RevIN", "Statistics"]
@@ -205,9 +207,19 @@ class RevIN(nn.Module):
                 f"dtype {x.dtype}. Convert it first, e.g. x.float()."
             )
         gamma, beta = self._effective_affine()
-        normalized, stats = masked_normalize(
-            x, gamma, beta, eps=self.eps, eps_mode=self.eps_mode, center=self.center
-        )
+        # Eager calls on finite data (the common case) skip the NaN handling;
+        # traced, exported and compiled graphs keep the branch-free path.
+        options = {"eps": self.eps, "eps_mode": self.eps_mode, "center": self.center}
+        fast = _eager(x)
+        if fast:
+            normalized, stats = unmasked_normalize(x, gamma, beta, **options)
+            # One check on the statistics, not a pass over x: a NaN or an
+            # infinity in a window makes its variance NaN, and so does a sum
+            # that overflows; a sum of squares that overflows in the masked
+            # path makes variance * n infinite. Those take the masked path.
+            fast = _moments_fit(stats.variance, x.shape[-1])
+        if not fast:
+            normalized, stats = masked_normalize(x, gamma, beta, **options)
         expected = tuple(x.shape[:-1])
 
         def reverse_fn(scaled_output: Tensor) -> Tensor:
@@ -222,6 +234,15 @@ class RevIN(nn.Module):
                     f"{', '.join(map(str, expected))}, horizon), with the batch and "
                     f"variates of the normalized input; got shape {shape}."
                 )
+            # Values are the same either way; the masked path only keeps a NaN
+            # of scaled_output out of the gradients, so only they need it.
+            tracked = torch.is_grad_enabled() and any(
+                t.requires_grad for t in (scaled_output, stats.loc, stats.scale, gamma)
+            )
+            if _eager(scaled_output) and not (
+                tracked and bool(torch.isnan(scaled_output).any())
+            ):
+                return denormalize(scaled_output, stats.loc, stats.scale, gamma, beta)
             return masked_denormalize(
                 scaled_output, stats.loc, stats.scale, gamma, beta
             )
@@ -244,3 +265,25 @@ class RevIN(nn.Module):
         if self.center != "mean":
             text += f", center={self.center!r}"
         return text
+
+
+def _eager(x: Tensor) -> bool:
+    """Return True for a plain tensor outside tracing, export and compilation.
+
+    Only there may the layer branch on the data: fake, functional and proxy
+    tensors (export, ``make_fx``, FX) are other types, and ``torch.compile``
+    and the TorchScript tracer say so.
+    """
+    return (
+        type(x) in (Tensor, nn.Parameter)
+        and not torch.compiler.is_compiling()
+        and not torch.jit.is_tracing()
+        and not torch.jit.is_scripting()
+    )
+
+
+def _moments_fit(variance: Tensor, n_steps: int) -> bool:
+    """Return True when no variance is NaN and ``variance * n_steps`` is finite."""
+    limit = torch.finfo(variance.dtype).max / n_steps
+    with torch.no_grad():
+        return bool((variance <= limit).all())

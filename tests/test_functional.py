@@ -13,7 +13,7 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from sklearn_revin import _functional
+from sklearn_revin import _functional, _fused
 from sklearn_revin._functional import (
     denormalize,
     effective_gamma,
@@ -410,3 +410,115 @@ def test_window_statistics_overflow_is_an_error(monkeypatch, eps_mode, path, win
         x.requires_grad_()
     with pytest.raises(ValueError, match=r"overflow torch\.float32"):
         normalize_windows(x, gamma, beta, eps=1e-5, eps_mode=eps_mode)
+
+
+# ------------------------------------------- fused kernel, fallback, block sizes
+
+needs_numba = pytest.mark.skipif(
+    not _fused.available(), reason="the fused kernel needs numba (the 'fast' extra)"
+)
+
+
+@pytest.fixture(params=["fallback", pytest.param("fused", marks=needs_numba)])
+def kernel_path(request, monkeypatch):
+    """Run on the torch fallback and, where numba is installed, the fused kernel."""
+    if request.param == "fallback":
+        monkeypatch.setattr(_fused, "available", lambda: False)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("center", ["mean", "last"])
+def test_results_are_bitwise_equal_across_block_sizes(
+    monkeypatch, kernel_path, dtype, center
+):
+    rng = np.random.RandomState(0)
+    x = torch.from_numpy(mixed_windows(rng, 40, 3, 29)).to(dtype)
+    gamma = torch.tensor([1.5, -0.7, 0.3], dtype=dtype)
+    beta = torch.tensor([0.1, 0.0, -2.0], dtype=dtype)
+    results = []
+    for block_bytes in (200, 2**12, 2**23):
+        monkeypatch.setattr(_functional, "BLOCK_BYTES", block_bytes)
+        out, stats = normalize_windows(
+            x, gamma, beta, eps=1e-5, center=center, out=torch.empty_like(x)
+        )
+        results.append((out, *stats, window_statistics(x, eps=1e-5).loc))
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            assert torch.equal(a.nan_to_num(7.0), b.nan_to_num(7.0))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_float32_windows_far_from_zero_are_accurate(kernel_path, dtype):
+    """Check windows around 1e4 with std 1e-2 against float64 (the issue's rows)."""
+    rng = np.random.RandomState(0)
+    values = (1e4 + 1e-2 * rng.normal(size=(500, 2, 256))).astype(
+        np.float32 if dtype == torch.float32 else np.float64
+    )
+    expected = reference(values, [1.0, 1.0], [0.0, 0.0], 1e-5)[0]
+    out, stats = normalize_windows(
+        torch.from_numpy(values),
+        torch.ones(2, dtype=dtype),
+        torch.zeros(2, dtype=dtype),
+        eps=1e-5,
+        loc_dtype=torch.float64,
+    )
+    # A naive float32 one-pass formula is off by about 1e-2 here.
+    bound = 1e-6 if dtype == torch.float32 else 1e-9
+    assert np.abs(out.numpy() - expected).max() < bound
+    assert_allclose(stats.loc.numpy(), values.astype(np.float64).mean(-1), rtol=1e-12)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("eps_mode", ["clamp", "add", "add_std"])
+@pytest.mark.parametrize("center", ["mean", "last"])
+@pytest.mark.parametrize("where", ["new", "in_place", "statistics"])
+def test_fused_kernel_equals_the_fallback(monkeypatch, dtype, eps_mode, center, where):
+    rng = np.random.RandomState(1)
+    x = torch.from_numpy(mixed_windows(rng, 30, 3, 41)).to(dtype)
+    gamma = torch.tensor([1.5, -0.7, 0.3], dtype=dtype)
+    beta = torch.tensor([0.1, 0.0, -2.0], dtype=dtype)
+
+    def run():
+        source = x.clone()
+        if where == "statistics":
+            return source, window_statistics(
+                source, eps=1e-5, eps_mode=eps_mode, center=center
+            )
+        out, stats = normalize_windows(
+            source,
+            gamma,
+            beta,
+            eps=1e-5,
+            eps_mode=eps_mode,
+            center=center,
+            out=source if where == "in_place" else None,
+        )
+        assert (out is source) == (where == "in_place")
+        return out, stats
+
+    fused = run()
+    monkeypatch.setattr(_fused, "available", lambda: False)
+    fallback = run()
+    tolerance = (
+        {"rtol": 1e-5, "atol": 1e-5}
+        if dtype == torch.float32
+        else {"rtol": 1e-11, "atol": 1e-11}
+    )
+    for a, b in zip((fused[0], *fused[1]), (fallback[0], *fallback[1]), strict=True):
+        assert a.dtype == b.dtype
+        assert_allclose(a.numpy(), b.numpy(), **tolerance)
+        assert np.array_equal(np.isnan(a.numpy()), np.isnan(b.numpy()))
+
+
+@needs_numba
+def test_fused_kernel_raises_for_infinity_and_overflow():
+    x = torch.ones(4, 2, 8)
+    x[2, 1, 3] = torch.inf
+    with pytest.raises(ValueError, match="infinity"):
+        normalize_windows(x, torch.ones(2), torch.zeros(2), eps=1e-5)
+    x[2, 1, 3] = 1.0
+    x[1, 0, ::2] = 3e38
+    with pytest.raises(ValueError, match=r"overflow torch\.float32"):
+        window_statistics(x, eps=1e-5)

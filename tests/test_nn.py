@@ -361,3 +361,59 @@ def test_revin_module_nonfinite_statistics_give_nan_not_beta(window):
     assert torch.isnan(normalized[0, 1]).all()
     assert torch.isfinite(normalized[0, 0]).all()
     assert torch.isnan(reverse_fn(torch.zeros(1, 2, 3))[0, 1]).all()
+
+
+@pytest.mark.parametrize("eps_mode", ["clamp", "add", "add_std"])
+@pytest.mark.parametrize("center", ["mean", "last"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_revin_module_fast_path_equals_the_masked_path(
+    monkeypatch, eps_mode, center, dtype
+):
+    """Check the eager path for finite data against the branch-free one, with grads."""
+    from sklearn_revin import nn as revin_nn
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(6, 3, 40)) * rng.uniform(0.1, 5, (6, 3, 1)) + 1e3
+    values[2, 1] = 7.5  # a constant window
+    target = torch.from_numpy(rng.normal(size=(6, 3, 9))).to(dtype)
+
+    def run():
+        x = torch.from_numpy(values).to(dtype).requires_grad_()
+        layer = RevIN(3, eps_mode=eps_mode, center=center).to(dtype)
+        with torch.no_grad():
+            layer.gamma.copy_(torch.tensor([[1.5], [-0.5], [2.0]]))
+            layer.beta.copy_(torch.tensor([[0.1], [0.0], [-1.0]]))
+        normalized, reverse_fn, stats = layer(x, return_statistics=True)
+        back = reverse_fn(normalized[..., :9] * 2 + target)
+        back.square().mean().backward()
+        return (
+            normalized,
+            back,
+            stats.mean,
+            stats.variance,
+            x.grad,
+            layer.gamma.grad,
+            layer.beta.grad,
+        )
+
+    fast = run()
+    monkeypatch.setattr(revin_nn, "_eager", lambda x: False)
+    masked = run()
+    rtol = 2e-5 if dtype == torch.float32 else 1e-10
+    for a, b in zip(fast, masked, strict=True):
+        assert_allclose(
+            a.detach().numpy(), b.detach().numpy(), rtol=rtol, atol=rtol * 10
+        )
+
+
+def test_revin_module_eager_nan_still_takes_the_masked_path():
+    """Check that a NaN in eager input is ignored in its window, as documented."""
+    x = torch.tensor([[[1.0, float("nan"), 3.0, 5.0], [2.0, 4.0, 6.0, 8.0]]])
+    normalized, reverse_fn = RevIN(2)(x)
+    assert torch.isnan(normalized[0, 0, 1])
+    assert torch.isfinite(normalized[0, 0, [0, 2, 3]]).all()
+    z = normalized.clone()
+    z[0, 1, 0] = float("nan")
+    back = reverse_fn(z)
+    assert torch.isnan(back[0, 1, 0])
+    assert torch.allclose(back[0, 1, 1:], x[0, 1, 1:])
