@@ -296,8 +296,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         # Ridge and LinearRegression are fitted from sufficient statistics over
         # chunks of windows: no normalized copy of X, dask blocks never whole.
         exact = _sufficient_statistics.exact_solver(self._regressor(), fit_params)
-        dask_input = _dask.is_dask_collection(X) or _dask.is_dask_collection(y)
-        if dask_input and not exact:
+        dask_input = _dask.is_dask_collection(X)
+        if (dask_input or _dask.is_dask_collection(y)) and not exact:
             warnings.warn(
                 f"fit computes the whole dask arrays X and y into this process's "
                 f"memory: {type(self._regressor()).__name__} has no out-of-core "
@@ -341,7 +341,13 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
 
         self.revin_ = self._make_revin()
         if exact:
-            self.revin_.fit(_with_names(X, X_frame))
+            # The layout and parameters depend on X's columns only: one window
+            # (the statistics of every chunk are computed where it is used).
+            self.revin_.fit(
+                _dask.stand_in(X)
+                if dask_input
+                else _first_window(_with_names(X, X_frame))
+            )
         else:
             X_normalized = self.revin_.fit_transform(_with_names(X, X_frame))
         targets = self.target_variates_ = self._fit_targets(y_frame)
@@ -743,6 +749,11 @@ def _same(a, b) -> bool:
 def _with_names(X, X_frame):
     """Return the data frame X came as, so that revin reads its column names."""
     return X_frame if hasattr(X_frame, "columns") and frame_library(X_frame) else X
+
+
+def _first_window(X):
+    """Return the first row of an array or a pandas or polars data frame."""
+    return X.head(1) if hasattr(X, "head") else X[:1]
 
 
 def _frame_description(y):

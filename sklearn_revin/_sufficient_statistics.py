@@ -190,7 +190,10 @@ def chunk_statistics(
 def _add_chunk(revin, X, Y, sample_weight, plan, start, step, total):
     rows = slice(start, min(start + step, X.shape[0]))
     statistics = revin.instance_statistics(X[rows])
-    X_normalized = revin.transform(X[rows])
+    if plan.passthrough:
+        X_normalized = revin.transform(X[rows])
+    else:  # (X - mean) / scale * gamma + beta, without computing them again
+        X_normalized = revin.normalize_with(X[rows], statistics, copy=True)
     Y_normalized = revin.normalize_with(
         Y[rows], statistics, variates=list(plan.targets)
     )
@@ -295,16 +298,20 @@ def solve(statistics: Statistics, *, alpha: float, fit_intercept: bool):
         gram = xtx + alpha * np.eye(xtx.shape[0])
         coef = np.linalg.solve(gram, xty).T
     else:
-        # LinearRegression's lstsq: the minimum-norm solution, with lstsq's
-        # cutoff on the singular values (the square roots of the eigenvalues).
-        singular = np.sqrt(np.clip(eigenvalues, 0, None))
-        cutoff = np.finfo(np.float64).eps * max(s.n_rows, xtx.shape[0])
-        keep = singular > cutoff * singular.max(initial=0.0)
+        # The minimum-norm least-squares solution. The Gram matrix's rounding
+        # error is eps * its largest eigenvalue: smaller ones are zero.
+        keep = _nonzero(eigenvalues, s.n_rows)
         inverse = np.zeros_like(eigenvalues)
         inverse[keep] = 1 / eigenvalues[keep]
         coef = ((vectors * inverse) @ (vectors.T @ xty)).T
     intercept = y_mean - coef @ x_mean if fit_intercept else None
     return coef, intercept, eigenvalues
+
+
+def _nonzero(eigenvalues, n_rows):
+    """Eigenvalues of a Gram matrix above its rounding error (rank cutoff)."""
+    cutoff = np.finfo(np.float64).eps * max(n_rows, eigenvalues.size)
+    return eigenvalues > cutoff * eigenvalues.max(initial=0.0)
 
 
 def fitted_regressors(regressor, statistics, *, ravel, dtype, n_features_in):
@@ -337,10 +344,8 @@ def fitted_regressors(regressor, statistics, *, ravel, dtype, n_features_in):
             model.n_iter_ = None
             model.solver_ = "cholesky"
         else:
-            singular = np.sqrt(np.clip(eigenvalues, 0, None))[::-1]
-            cutoff = np.finfo(np.float64).eps * max(part.n_rows, singular.size)
-            model.singular_ = singular
-            model.rank_ = int(np.sum(singular > cutoff * singular.max(initial=0.0)))
+            model.singular_ = np.sqrt(np.clip(eigenvalues, 0, None))[::-1]
+            model.rank_ = int(np.sum(_nonzero(eigenvalues, part.n_rows)))
         fitted.append(model)
     return fitted
 
