@@ -76,6 +76,11 @@ COMMON = textwrap.dedent(
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+    def cpu():
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+
     def synthetic(n_variates, n_steps, seed=0):
         rng = np.random.default_rng(seed)
         t = np.arange(n_steps)[:, None]
@@ -112,16 +117,18 @@ IN_MEMORY = COMMON + textwrap.dedent(
     data_bytes = X.nbytes + Y.nbytes
     ridge = Ridge() if model_kind == "statistics" else GenericRidge()
     model = RevINRegressor(ridge, n_variates=7, channel_independent=True)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu()
     model.fit(X, Y)
-    fitted = time.perf_counter()
+    fitted, cpu_fitted = time.perf_counter(), cpu()
     prediction = model.predict(X)
-    end = time.perf_counter()
+    end, cpu_end = time.perf_counter(), cpu()
     print(json.dumps({
         "X_shape": list(X.shape), "data_bytes": data_bytes,
         "peak_over_imports": peak() - base,
         "peak_per_input_byte": (peak() - base) / data_bytes,
         "fit_seconds": fitted - start, "predict_seconds": end - fitted,
+        "fit_cpu_seconds": cpu_fitted - cpu_start,
+        "predict_cpu_seconds": cpu_end - cpu_fitted,
         "prediction_dtype": str(prediction.dtype),
     }))
     """
@@ -143,17 +150,19 @@ DASK = COMMON + textwrap.dedent(
     n = X.shape[0]
     n_train, n_test = int(0.7 * n), int(0.2 * n)
     model = RevINRegressor(Ridge(), n_variates=n_variates, channel_independent=True)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu()
     model.fit(X[:n_train], Y[:n_train])
-    fitted = time.perf_counter()
+    fitted, cpu_fitted = time.perf_counter(), cpu()
     forecast = model.predict(X[-n_test:])
     mse = float(((forecast - Y[-n_test:]) ** 2).mean().compute())
-    end = time.perf_counter()
+    end, cpu_end = time.perf_counter(), cpu()
     result = {
         "windows": n, "train_windows": n_train, "test_windows": n_test,
         "windows_bytes_float64": 8 * n * n_variates * (336 + horizon),
         "peak_rss": peak(), "peak_over_series": peak() - base,
         "fit_seconds": fitted - start, "predict_seconds": end - fitted,
+        "fit_cpu_seconds": cpu_fitted - cpu_start,
+        "predict_cpu_seconds": cpu_end - cpu_fitted,
         "mse_original_scale": mse,
     }
     if check == "exact":
@@ -188,6 +197,91 @@ def run(code, *args, threads):
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def _gib(n):
+    return f"{n / GIB:.2f}"
+
+
+def write_table(results_dir=RESULTS):
+    """Render every ``bench_memory_*.json`` of ``results_dir`` as one rst page."""
+    inmemory, cells, exact = [], [], []
+    for path in sorted(results_dir.glob("bench_memory_*.json")):
+        results = json.loads(path.read_text())
+        inmemory += results.get("inmemory", [])
+        cells += results.get("dask", [])
+        if results.get("exact"):
+            exact.append(results["exact"])
+    lines = []
+    if inmemory:
+        lines += [
+            ".. list-table:: In memory: fit + predict, peak over the imports",
+            "   :header-rows: 1",
+            "",
+            "   * - data (windows x inputs)",
+            "     - horizon",
+            "     - fit path",
+            "     - X + Y (GiB)",
+            "     - peak per input byte",
+            "     - fit / predict (s, wall)",
+        ]
+        for row in inmemory:
+            if "error" in row:
+                continue
+            lines += [
+                f"   * - {row['data']} ({row['X_shape'][0]} x {row['X_shape'][1]})",
+                f"     - {row['horizon']}",
+                f"     - {row['path']}",
+                f"     - {_gib(row['data_bytes'])}",
+                f"     - {row['peak_per_input_byte']:.2f}",
+                f"     - {row['fit_seconds']:.1f} / {row['predict_seconds']:.1f}",
+            ]
+        lines.append("")
+    if cells:
+        lines += [
+            ".. list-table:: dask, threaded scheduler: fit on the training "
+            "windows, predict and score the test windows",
+            "   :header-rows: 1",
+            "",
+            "   * - data (variates x steps)",
+            "     - horizon",
+            "     - windows (GiB as float64)",
+            "     - peak RSS (GiB)",
+            "     - fit (s, wall / CPU)",
+            "     - predict + MSE (s, wall / CPU)",
+        ]
+        for row in cells:
+            if "error" in row:
+                lines += [
+                    f"   * - {row['data']} {row['shape']}",
+                    f"     - {row['horizon']}",
+                    f"     - failed: {row['error']}",
+                    "     -",
+                    "     -",
+                    "     -",
+                ]
+                continue
+            lines += [
+                f"   * - {row['data']}-shaped ({row['shape'][0]} x {row['shape'][1]})",
+                f"     - {row['horizon']}",
+                f"     - {_gib(row['windows_bytes_float64'])}",
+                f"     - {_gib(row['peak_rss'])}",
+                f"     - {row['fit_seconds']:.0f} / {row['fit_cpu_seconds']:.0f}",
+                f"     - {row['predict_seconds']:.0f} / "
+                f"{row['predict_cpu_seconds']:.0f}",
+            ]
+        lines.append("")
+    for row in exact:
+        if "max_relative_coef_difference" in row:
+            lines += [
+                f"Exactness: the dask fit on {row['shape'][0]} x {row['shape'][1]} "
+                f"(horizon {row['horizon']}) against Ridge.fit in memory: largest "
+                "relative difference of the coefficients "
+                f"{row['max_relative_coef_difference']:.1e}, of the intercepts "
+                f"{row['max_intercept_difference']:.1e} (absolute).",
+                "",
+            ]
+    (results_dir / "bench_memory.rst").write_text("\n".join(lines))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke, seconds")
@@ -202,8 +296,19 @@ def main(argv=None):
     parser.add_argument("--chunk-mib", type=int, default=128)
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--output", default=None, help="json file (not with --quick)")
+    parser.add_argument(
+        "--table", action="store_true", help="only render results/bench_memory.rst"
+    )
     args = parser.parse_args(argv)
+    if args.table:
+        write_table()
+        return None
     results = {"threads": args.threads, "inmemory": [], "dask": [], "exact": None}
+    output = Path(args.output or RESULTS / f"bench_memory_{args.part}.json")
+
+    def save():  # after every cell: a long run stopped early keeps its cells
+        if not args.quick:
+            output.write_text(json.dumps(results, indent=1) + "\n")
 
     if args.part in ("all", "inmemory"):
         etth1 = Path(args.data_dir) / "ETTh1.csv"
@@ -217,6 +322,7 @@ def main(argv=None):
                     row.update(data=Path(source).name, horizon=horizon, path=kind)
                     print(json.dumps(row), flush=True)
                     results["inmemory"].append(row)
+                    save()
 
     if args.part in ("all", "dask"):
         cells = [(name, h) for name in args.datasets for h in args.horizons]
@@ -236,6 +342,7 @@ def main(argv=None):
             row.update(data=name, shape=list(shape), horizon=horizon)
             print(json.dumps(row), flush=True)
             results["dask"].append(row)
+            save()
 
     if args.part in ("all", "exact"):
         shape = (8, 3000) if args.quick else (24, SHAPES["electricity"][1])
@@ -251,13 +358,13 @@ def main(argv=None):
         row.update(shape=list(shape), horizon=96)
         print(json.dumps(row), flush=True)
         results["exact"] = row
+        save()
         if "max_relative_coef_difference" in row:
             assert row["max_relative_coef_difference"] < 1e-8, row
 
     if not args.quick:
-        output = Path(args.output or RESULTS / f"bench_memory_{args.part}.json")
-        output.write_text(json.dumps(results, indent=1) + "\n")
-        print(f"wrote {output}")
+        write_table()
+        print(f"wrote {output} and bench_memory.rst")
     return results
 
 
