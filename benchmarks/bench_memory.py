@@ -10,10 +10,11 @@ Run by hand (needs the ``dask`` extra)::
 Every measurement runs in a fresh subprocess, whose peak resident memory
 (``ru_maxrss``) is the number reported.
 
-1. ``inmemory``: ETTh1 (the real file, from ``--data-dir``) and ETTm1-shaped
-   (7 x 69,680, synthetic) windows of 336 steps, horizon 96 and 720, fitted
-   and predicted by ``RevINRegressor(Ridge(), n_variates=7,
-   channel_independent=True)`` -- the exact fit from sufficient statistics --
+1. ``inmemory``: ETTh1 (the real file, from ``--data-dir``) and, with
+   ``--datasets ettm1``, ETTm1-shaped (7 x 69,680, synthetic) windows of 336
+   steps, horizon 96 and 720, fitted and predicted by
+   ``RevINRegressor(Ridge(), n_variates=7, channel_independent=True)`` --
+   the exact fit from sufficient statistics --
    and by the same model with a subclass of Ridge, which takes the generic
    path (normalized copy of X, one-row-per-variate layout, Ridge.fit with
    sample weights): today's path before the sufficient statistics. The
@@ -313,7 +314,9 @@ def main(argv=None):
     if args.part in ("all", "inmemory"):
         etth1 = Path(args.data_dir) / "ETTh1.csv"
         sources = [str(etth1)] if etth1.exists() else []
-        sources = ["2000"] if args.quick else [*sources, "69680"]
+        if "ettm1" in args.datasets:  # --datasets ettm1: the ETTm1-shaped series
+            sources.append(str(SHAPES["ettm1"][1]))
+        sources = ["2000"] if args.quick else sources
         horizons = [24] if args.quick else [96, 720]
         for source in sources:
             for horizon in horizons:

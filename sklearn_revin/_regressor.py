@@ -589,6 +589,11 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         sufficient statistics of ``_sufficient_statistics``; dask X is reduced
         block by block on the dask workers.
         """
+        if sample_weight is not None and not np.any(sample_weight):
+            # Ridge.fit's own check (scikit-learn's _check_sample_weight).
+            raise ValueError(
+                "Sample weights must contain at least one non-zero number."
+            )
         n_targets = len(targets)
         horizon = Y.shape[1] // n_targets
         scale = self.window_weights_ == "scale"
