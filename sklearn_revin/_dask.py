@@ -33,6 +33,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
+    "fit_statistics",
     "instance_statistics",
     "is_dask_collection",
     "make_windows",
@@ -171,6 +172,86 @@ def predict(estimator, X):
         estimator=_block_estimator(estimator),
         **axes,
     )
+
+
+def fit_statistics(revin, X, Y, sample_weight, *, block_function, combine, verbose=0):
+    """Compute ``block_function(revin, X_block, Y_block, w_block)`` summed over blocks.
+
+    The sufficient statistics of a least-squares fit (see
+    ``_sufficient_statistics``): each row chunk of X, with the same rows of
+    ``Y`` and ``sample_weight`` (NumPy or dask, cut to X's row chunks), gives
+    a small result, and ``combine`` adds two results; the blocks are reduced
+    in a tree on the workers and only the sum comes back. X is never
+    computed whole. ``verbose`` shows dask's progress bar (distributed's
+    ``progress`` under a client).
+    """
+    import dask
+
+    X = _as_dask_array(X)
+    X = _single_column_chunk(X, max(_float_itemsize(X), 8))
+    if any(math.isnan(n) for n in X.chunks[0]):
+        raise ValueError(
+            "X has unknown row chunk sizes; call X.compute_chunk_sizes() first."
+        )
+    columns = [
+        None if values is None else _rows_of(values, X) for values in (Y, sample_weight)
+    ]
+    blocks = _block_estimator(revin)
+    x_parts = X.to_delayed().ravel()
+    y_parts = columns[0].to_delayed().ravel()
+    w_parts = (
+        [None] * len(x_parts) if columns[1] is None else columns[1].to_delayed().ravel()
+    )
+    task = dask.delayed(block_function, pure=True)
+    parts = [
+        task(blocks, x, y, w) for x, y, w in zip(x_parts, y_parts, w_parts, strict=True)
+    ]
+    add = dask.delayed(_combine_all, pure=True)
+    while len(parts) > 1:  # a tree of fan-in 8: no task holds every result
+        parts = [add(combine, *parts[i : i + 8]) for i in range(0, len(parts), 8)]
+    return _compute_with_progress(parts[0], verbose)
+
+
+def _combine_all(combine, *results):
+    total = results[0]
+    for result in results[1:]:
+        total = combine(total, result)
+    return total
+
+
+def _compute_with_progress(delayed, verbose):
+    distributed = sys.modules.get("distributed")
+    client = None
+    if distributed is not None:
+        try:
+            client = distributed.get_client()
+        except ValueError:
+            client = None
+    if client is not None:
+        future = client.compute(delayed)
+        if verbose:
+            distributed.progress(future)
+        return future.result()
+    if verbose:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar():
+            return delayed.compute()
+    return delayed.compute()
+
+
+def _rows_of(values, X):
+    """Cut NumPy or dask ``values`` (1-D or 2-D, one row per X row) to X's rows."""
+    da = _dask_array_module()
+    if values.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"X has {X.shape[0]} rows but y or sample_weight has {values.shape[0]}."
+        )
+    whole = {axis: -1 for axis in range(1, np.ndim(values))}
+    if isinstance(values, da.Array):
+        return values.rechunk({0: X.chunks[0], **whole})
+    values = np.asarray(values)
+    return da.from_array(values, chunks=(X.chunks[0], *values.shape[1:]))
 
 
 # ------------------------------------------------------------------- windows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from functools import partial
 from numbers import Integral
 
 import numpy as np
@@ -24,7 +25,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _dask
+from . import _dask, _sufficient_statistics
 from ._backend import array_api_tensors, from_host, to_host
 from ._layout import parse_target_names
 from ._nonnumeric import restore_non_numeric, split_non_numeric
@@ -136,6 +137,12 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
           step of the pipeline instead to have the weights.
 
         ``window_weights_`` is the choice made.
+    verbose : int, default=0
+        Report the progress of long fits: with a :class:`~sklearn.linear_model.Ridge`
+        or :class:`~sklearn.linear_model.LinearRegression` fitted from
+        sufficient statistics, a line on stderr every few seconds (windows
+        done and time), and dask's progress bar (distributed's ``progress``
+        under a client) for dask input. 0 is silent.
 
     Attributes
     ----------
@@ -215,6 +222,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         "window_weights": [StrOptions({"auto", "scale", "uniform"})],
         "step_order": [StrOptions({"oldest_first", "newest_first"}), None],
         "passthrough": [Integral, str, "array-like", None],
+        "verbose": ["verbose"],
     }
 
     # With metadata routing, fit's sample_weight comes to the regressor that
@@ -233,6 +241,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         window_weights: str = "auto",
         step_order: str | None = None,
         passthrough=None,
+        verbose: int = 0,
     ):
         self.regressor = regressor
         self.n_variates = n_variates
@@ -242,6 +251,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         self.window_weights = window_weights
         self.step_order = step_order
         self.passthrough = passthrough
+        self.verbose = verbose
 
     @_fit_context(
         # The regressor and the transformer are validated when they are fitted.
@@ -299,7 +309,31 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 "numbers; non-numeric passthrough columns need "
                 "channel_independent=False."
             )
+        # Ridge and LinearRegression are fitted from sufficient statistics over
+        # chunks of windows: no normalized copy of X, dask blocks never whole.
+        # (Non-numeric columns go to the regressor as they are: no exact route.)
+        exact = (
+            None
+            if non_numeric is not None
+            else _sufficient_statistics.exact_solver(self._regressor(), fit_params)
+        )
+        dask_input = _dask.is_dask_collection(X)
+        if (dask_input or _dask.is_dask_collection(y)) and not exact:
+            warnings.warn(
+                f"fit computes the whole dask arrays X and y into this process's "
+                f"memory: {type(self._regressor()).__name__} has no out-of-core "
+                "route here. Only Ridge and LinearRegression (default solver, "
+                "positive=False) are fitted from dask blocks, exactly from "
+                "sufficient statistics; otherwise sample windows (X[::k]) or "
+                "compute X and y yourself.",
+                UserWarning,
+                stacklevel=2,
+            )
+            dask_input = False
         X_frame, y_frame = X, _frame_description(y)
+        X_dask, y_dask = X, y
+        if dask_input:  # checked on stand-ins; the data stay lazy
+            X, y = _dask.stand_in(X), _dask.stand_in(y)
         X, y = validate_data(
             self,
             X,
@@ -309,6 +343,9 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             y_numeric=True,
             ensure_all_finite=self._ensure_all_finite(),
         )
+        if dask_input:
+            X, y = X_dask, y_dask
+            X_frame, y_frame = X, None
         if sample_weight is not None:
             if not _fit_can_take(self._regressor(), "sample_weight"):
                 name = type(self._regressor()).__name__
@@ -324,8 +361,17 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         self.window_weights_ = self._resolve_window_weights()
 
         self.revin_ = self._make_revin()
-        X_normalized = self.revin_.fit_transform(_with_names(X, X_frame))
-        X_normalized = restore_non_numeric(X_normalized, non_numeric)
+        if exact:
+            # The layout and parameters depend on X's columns only: one window
+            # (the statistics of every chunk are computed where it is used).
+            self.revin_.fit(
+                _dask.stand_in(X)
+                if dask_input
+                else _first_window(_with_names(X, X_frame))
+            )
+        else:
+            X_normalized = self.revin_.fit_transform(_with_names(X, X_frame))
+            X_normalized = restore_non_numeric(X_normalized, non_numeric)
         targets = self.target_variates_ = self._fit_targets(y_frame)
         if Y.shape[1] % len(targets):
             raise ValueError(
@@ -334,17 +380,22 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 f"{self.target_variates!r}): y must hold n_targets * horizon "
                 "columns, variate-major."
             )
-        # The targets of each window are normalized with that window's statistics.
-        window_statistics = InstanceStatistics(self.revin_.mean_, self.revin_.scale_)
-        Y_normalized = self.revin_.normalize_with(
-            Y, window_statistics, variates=targets
-        )
-        self.regressors_ = [
-            clone(self._regressor()).fit(X_part, Y_part, **weight, **fit_params)
-            for X_part, Y_part, weight in self._fit_sets(
-                X_normalized, Y_normalized, targets, sample_weight
+        if exact:
+            self.regressors_ = self._fit_from_statistics(X, Y, targets, sample_weight)
+        else:
+            # The targets of each window are normalized with its statistics.
+            window_statistics = InstanceStatistics(
+                self.revin_.mean_, self.revin_.scale_
             )
-        ]
+            Y_normalized = self.revin_.normalize_with(
+                Y, window_statistics, variates=targets
+            )
+            self.regressors_ = [
+                clone(self._regressor()).fit(X_part, Y_part, **weight, **fit_params)
+                for X_part, Y_part, weight in self._fit_sets(
+                    X_normalized, Y_normalized, targets, sample_weight
+                )
+            ]
         if len(self.regressors_) == 1:
             self.regressor_ = self.regressors_[0]
         # predict uses the statistics of the windows it is given, never these:
@@ -547,19 +598,77 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
     def _one_row_per_variate(self, X_normalized, targets):
         """Rows (window, target variate) of ``n_steps`` values, window-major.
 
-        Passthrough columns follow each variate's window, unnormalized.
+        Passthrough columns follow each variate's window, unnormalized; a view,
+        not a copy, when all variates are targets in their order.
         """
-        n_variates, n_steps = self.revin_.n_variates_, self.revin_.n_steps_
-        passthrough = self.revin_.passthrough_
-        n_windows = X_normalized.shape[0]
-        if passthrough.size:
-            extra = X_normalized[:, passthrough]
-            X_normalized = np.delete(X_normalized, passthrough, axis=1)
-        windows = X_normalized.reshape(n_windows, n_variates, n_steps)
-        rows = windows[:, targets, :].reshape(-1, n_steps)
-        if not passthrough.size:
-            return rows
-        return np.hstack([rows, np.repeat(extra, len(targets), axis=0)])
+        return _sufficient_statistics.one_row_per_variate(
+            X_normalized,
+            n_variates=self.revin_.n_variates_,
+            n_steps=self.revin_.n_steps_,
+            passthrough=self.revin_.passthrough_,
+            targets=targets,
+        )
+
+    def _fit_from_statistics(self, X, Y, targets, sample_weight):
+        """Fit Ridge or LinearRegression exactly, one chunk of windows at a time.
+
+        The fit sets of :meth:`_fit_sets`, with the same weights, from the
+        sufficient statistics of ``_sufficient_statistics``; dask X is reduced
+        block by block on the dask workers.
+        """
+        if sample_weight is not None and not np.any(sample_weight):
+            # Ridge.fit's own check (scikit-learn's _check_sample_weight).
+            raise ValueError(
+                "Sample weights must contain at least one non-zero number."
+            )
+        n_targets = len(targets)
+        horizon = Y.shape[1] // n_targets
+        scale = self.window_weights_ == "scale"
+        per_target = not self.channel_independent and scale and n_targets > 1
+        plan = _sufficient_statistics.ChunkPlan(
+            targets=tuple(targets),
+            horizon=horizon,
+            channel_independent=self.channel_independent,
+            scale_weights=scale,
+            per_target=per_target,
+            n_variates=self.revin_.n_variates_,
+            n_steps=self.revin_.n_steps_,
+            passthrough=tuple(int(i) for i in self.revin_.passthrough_),
+        )
+        if self.channel_independent or per_target:
+            ravel = [horizon == 1] * plan.n_sets
+        else:
+            ravel = [self._training_dim == 1]
+        if _dask.is_dask_collection(X):
+            statistics = _dask.fit_statistics(
+                self.revin_,
+                X,
+                Y,
+                sample_weight,
+                block_function=partial(
+                    _sufficient_statistics.chunk_statistics, plan=plan
+                ),
+                combine=_sufficient_statistics.add_statistics,
+                verbose=self.verbose,
+            )
+        else:
+            progress = _sufficient_statistics.Progress(
+                self.verbose, X.shape[0], "sufficient statistics"
+            )
+            statistics = _sufficient_statistics.chunk_statistics(
+                self.revin_, X, Y, sample_weight, plan, progress
+            )
+        return _sufficient_statistics.fitted_regressors(
+            self._regressor(),
+            statistics,
+            ravel=ravel,
+            dtype=X.dtype,
+            n_features_in=(
+                plan.n_steps + len(plan.passthrough)
+                if self.channel_independent
+                else X.shape[1]
+            ),
+        )
 
     def _make_revin(self) -> RevINTransformer:
         revin = RevINTransformer() if self.revin is None else clone(self.revin)
@@ -672,6 +781,11 @@ def _same(a, b) -> bool:
 def _with_names(X, X_frame):
     """Return the data frame X came as, so that revin reads its column names."""
     return X_frame if hasattr(X_frame, "columns") and frame_library(X_frame) else X
+
+
+def _first_window(X):
+    """Return the first row of an array or a pandas or polars data frame."""
+    return X.head(1) if hasattr(X, "head") else X[:1]
 
 
 def _frame_description(y):

@@ -156,6 +156,7 @@ def _regressor_expected_failed_checks(estimator):
             revin=RevINTransformer(center="last"),
         ),
         RevINRegressor(Ridge(), passthrough=[-1], channel_independent=True),
+        RevINRegressor(Ridge(fit_intercept=False), verbose=1),
     ],
     expected_failed_checks=_regressor_expected_failed_checks,
 )

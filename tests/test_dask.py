@@ -486,3 +486,80 @@ def test_dask_blocks_of_a_reversed_view_match_in_memory(client, global_random_se
     Z, back = compute(client, Z, back)
     assert_array_equal(Z, revin.transform(X))
     assert_allclose(back, X, rtol=1e-10)
+
+
+class _GenericRidge(Ridge):
+    """A subclass of Ridge: fitted by Ridge.fit in memory, the reference."""
+
+
+@pytest.mark.parametrize("channel_independent", [True, False])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_regressor_fit_dask_equals_ridge_in_memory(
+    client, global_random_seed, channel_independent, fit_intercept, weighted
+):
+    """Check the dask fit (statistics reduced on the cluster) against Ridge.fit."""
+    rng = np.random.RandomState(global_random_seed)
+    series = np.cumsum(rng.normal(size=(900, 3)), axis=0) + np.array([50.0, -3.0, 7.0])
+    X, Y = make_windows(series, window=24, horizon=5)
+    weight = rng.uniform(0.2, 2.0, len(X)) if weighted else None
+    ridge = Ridge(alpha=0.7, fit_intercept=fit_intercept)
+    params = dict(n_variates=3, channel_independent=channel_independent)
+    X_dask, Y_dask = make_windows(
+        da.from_array(series, chunks=(200, -1)), window=24, horizon=5
+    )
+
+    model = RevINRegressor(ridge, **params).fit(X_dask, Y_dask, sample_weight=weight)
+    reference = RevINRegressor(_GenericRidge(**ridge.get_params()), **params).fit(
+        X, Y, sample_weight=weight
+    )
+
+    assert len(model.regressors_) == len(reference.regressors_)
+    for got, want in zip(model.regressors_, reference.regressors_, strict=True):
+        scale = np.max(np.abs(want.coef_))
+        assert_allclose(got.coef_, want.coef_, rtol=1e-8, atol=1e-8 * scale)
+        assert_allclose(got.intercept_, want.intercept_, rtol=1e-8, atol=1e-10)
+    assert_allclose(model.predict(X), reference.predict(X), rtol=1e-8)
+
+
+def test_regressor_fit_dask_on_windows_larger_than_a_worker(client):
+    """Check a fit on dask windows that do not fit one worker's memory whole.
+
+    The windows (1.1 GiB of float64, built lazily by make_windows from a
+    series generated on the workers) exceed the 1 GiB limit of each worker:
+    the sufficient statistics are reduced block by block, and equal the
+    in-memory fit from the same statistics on make_windows' NumPy view (which
+    copies nothing).
+    """
+    steps = da.random.default_rng(0).standard_normal((20_000, 360), chunks=(2_000, -1))
+    series = steps.cumsum(axis=0)
+    X_dask, Y_dask = make_windows(series, window=16, horizon=4)
+    assert X_dask.nbytes + Y_dask.nbytes > WORKER_MEMORY
+    model = RevINRegressor(Ridge(), n_variates=360, channel_independent=True)
+
+    model.fit(X_dask, Y_dask)
+
+    (series_in_memory,) = compute(client, series)
+    X, Y = make_windows(series_in_memory, window=16, horizon=4)
+    reference = clone(model).fit(X, Y)
+    # 7 million rows added in another order: rounding of 1e-9 relative to the
+    # largest coefficient.
+    coef = reference.regressor_.coef_
+    assert_allclose(
+        model.regressor_.coef_, coef, rtol=1e-8, atol=1e-8 * np.max(np.abs(coef))
+    )
+    assert_allclose(
+        model.regressor_.intercept_, reference.regressor_.intercept_, atol=1e-10
+    )
+
+
+def test_regressor_fit_dask_without_an_out_of_core_route_warns(client):
+    """Check that a dask fit that computes X whole says so."""
+    rng = np.random.RandomState(0)
+    series = np.cumsum(rng.normal(size=(300, 2)), axis=0)
+    X, Y = make_windows(da.from_array(series, chunks=(100, -1)), window=12, horizon=2)
+    forest = RandomForestRegressor(n_estimators=3, random_state=0)
+    with pytest.warns(UserWarning, match="computes the whole dask arrays X and y"):
+        model = RevINRegressor(forest, n_variates=2).fit(X, Y)
+    expected = RevINRegressor(forest, n_variates=2).fit(*compute(client, X, Y))
+    assert_array_equal(model.predict(X[:5]).compute(), expected.predict(X[:5]))
