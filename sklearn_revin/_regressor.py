@@ -24,7 +24,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _dask
+from . import _dask, _misuse
 from ._backend import array_api_tensors, from_host, to_host
 from ._layout import parse_target_names
 from ._transformer import InstanceStatistics, RevINTransformer
@@ -330,6 +330,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         ]
         if len(self.regressors_) == 1:
             self.regressor_ = self.regressors_[0]
+        _misuse.warn_if_quantiles_reversed(self.revin_.gamma_[targets], self.regressor)
         # predict uses the statistics of the windows it is given, never these:
         # a fitted model keeps the layout and parameters, not two floats per
         # training window and variate.

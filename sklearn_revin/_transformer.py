@@ -24,7 +24,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _dask
+from . import _dask, _misuse
 from ._backend import (
     as_tensor_like,
     check_array_namespace,
@@ -389,9 +389,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Fitted transformer.
         """
         if _dask.is_dask_collection(X):
-            self._fit_dask(X)
-            return self
-        self._fit(X, transform=False)
+            return self._fit_dask(X)
+        self._fit(X, y, transform=False)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -414,7 +413,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         if _dask.is_dask_collection(X):
             return _dask.transform(self._fit_dask(X), X)
-        return self._fit(X, transform=True)
+        return self._fit(X, y, transform=True)
 
     def transform(self, X, copy: bool | None = None):
         """Normalize each window of X by its own statistics.
@@ -796,11 +795,12 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ private
 
-    def _fit(self, X, *, transform):
+    def _fit(self, X, y=None, *, transform):
         resolve_device(self.device)
         # fit only reads X: it is written into only by fit_transform(copy=False).
         X = self._validate_X(X, reset=True, copy=self.copy or not transform)
         self.n_variates_, self.n_steps_ = self._fit_layout(X)
+        _misuse.warn_if_misused(self, X, y)
         gamma, beta = self._source_affine(X)
         self.gamma_ = self._affine_parameter("gamma", gamma, 1.0)
         self.beta_ = self._affine_parameter("beta", beta, 0.0)
