@@ -92,19 +92,20 @@ def warn_if_unstated_layout(transformer, X) -> None:
 
     Only where nothing states the layout: ``n_variates`` is None and X's
     column names are not window names of several variates. Then, on NumPy
-    X, windows in time order of several variates; on a data frame, columns
-    named as different variables.
+    X, windows in time order of several variates; on a data frame with no
+    ``passthrough``, columns named as different variables.
     """
     if transformer.n_variates is not None or transformer.variate_names_ is not None:
         return
     if getattr(X, "ndim", 0) != 2 or not isinstance(X, np.ndarray):
         return
-    windows = np.delete(X, transformer.passthrough_, axis=1)
     names = getattr(transformer, "feature_names_in_", None)
     if names is not None:
-        window_names = np.delete(np.asarray(names), transformer.passthrough_)
-        _warn_if_named_as_variables(window_names)
+        if not transformer.passthrough_.size:  # passthrough states the layout
+            _warn_if_named_as_variables(names)
         return
+    # The first rows only: a bounded cost, and no copy of X.
+    windows = np.delete(X[: _ROWS + 1], transformer.passthrough_, axis=1)
     if transformer.step_order == "newest_first":
         windows = windows[:, ::-1]  # each block reversed, and the blocks' order
     found = variate_blocks(windows)
