@@ -195,6 +195,33 @@ def test_columns_named_as_variables_warn_naming_revin_regressor_and_passthrough(
     assert_allclose(np.abs(out), 1.0, rtol=1e-3)  # what the warning is about
 
 
+def test_sktime_tabular_to_series_adaptor_on_named_variates_warns():
+    """Check sktime's TabularToSeriesAdaptor on two named variates (the real library).
+
+    With input_type="pandas" the names reach RevINTransformer; with the
+    default NumPy input there is nothing to tell a table from windows.
+    """
+    pd = pytest.importorskip("pandas")
+    adapt = pytest.importorskip("sktime.transformations.series.adapt")
+    index = pd.period_range("2000-01", periods=50, freq="M")
+    y = pd.DataFrame(_series(50, 2) + 10, columns=["a", "b"], index=index)
+    adaptor = adapt.TabularToSeriesAdaptor(RevINTransformer(), input_type="pandas")
+    with pytest.warns(
+        UserWarning, match=r"named as different variables \(\['a', 'b'\]"
+    ):
+        adaptor.fit_transform(y)
+
+
+def test_skforecast_transformer_exog_on_named_variables_warns():
+    """Check skforecast's transformer_exog path (transform_dataframe), the real one."""
+    pd = pytest.importorskip("pandas")
+    utils = pytest.importorskip("skforecast.utils")
+    index = pd.date_range("2000-01-01", periods=50, freq="D")
+    exog = pd.DataFrame(_series(50, 2), columns=["temp", "holiday"], index=index)
+    with pytest.warns(UserWarning, match="skforecast's transformer_exog"):
+        utils.transform_dataframe(exog, RevINTransformer(), fit=True)
+
+
 @pytest.mark.parametrize(
     "columns",
     [
