@@ -28,7 +28,7 @@ from . import _dask, _misuse
 from ._backend import array_api_tensors, from_host, to_host
 from ._layout import parse_target_names
 from ._transformer import InstanceStatistics, RevINTransformer
-from ._validation import FLOAT_DTYPES
+from ._validation import FLOAT_DTYPES, check_dense_tensor
 from ._windows import frame_library
 
 __all__ = ["RevINRegressor"]
@@ -269,6 +269,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         """
         if sample_weight is not None:
             fit_params = {"sample_weight": sample_weight, **fit_params}
+        check_dense_tensor(X), check_dense_tensor(y, name="y")
         if array_api_tensors(X, y, *fit_params.values(), estimator="RevINRegressor"):
             # array_api_dispatch=True with tensors: fitted on the host arrays.
             with config_context(array_api_dispatch=False):
@@ -359,6 +360,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         """
         if _dask.is_dask_collection(X):
             return _dask.predict(self, X)
+        check_dense_tensor(X)
         if array_api_tensors(X, estimator="RevINRegressor"):
             # array_api_dispatch=True with a tensor: a tensor on X's device.
             with config_context(array_api_dispatch=False):

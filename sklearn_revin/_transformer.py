@@ -45,6 +45,7 @@ from ._functional import (
 from ._layout import parse_input_names, resolve_passthrough
 from ._validation import (
     FLOAT_DTYPES,
+    check_dense_tensor,
     check_no_self_overlap,
     check_statistics_values,
     check_window_axes,
@@ -1235,8 +1236,7 @@ def _warn_if_contradicted(name, given, recorded, where, *, stacklevel):
 
 def _validate_tensor(X: torch.Tensor, *, name: str) -> torch.Tensor:
     """Check a tensor the way ``check_array`` checks an array, on its device."""
-    if X.is_complex():
-        raise ValueError(f"Complex data not supported; {name} has dtype {X.dtype}.")
+    check_dense_tensor(X, name=name)
     check_holds_data(X.device, f"{name} is on a device that")
     if X.ndim < 2:
         raise ValueError(

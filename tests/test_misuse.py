@@ -288,3 +288,53 @@ def test_negative_gamma_with_a_mean_regressor_does_not_warn():
     X, Y = make_windows(_series()[:, 0], window=12, horizon=1)
     with _no_misuse_warning():
         RevINRegressor(Ridge(), revin=RevINTransformer(gamma=[-2.0])).fit(X, Y)
+
+
+# ------------------------------------------------ a sparse tensor as X
+
+
+def _sparse_tensors():
+    torch = pytest.importorskip("torch")
+    dense = torch.arange(30.0).reshape(5, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: CSR support is beta
+        return dense, {
+            "coo": dense.to_sparse(),
+            "csr": dense.to_sparse_csr(),
+            "csc": dense.to_sparse_csc(),
+            "bsr": dense.to_sparse_bsr((1, 2)),
+        }
+
+
+@pytest.mark.parametrize("layout", ["coo", "csr", "csc", "bsr"])
+@pytest.mark.parametrize(
+    "method", ["fit", "transform", "instance_statistics", "fit_regressor", "predict"]
+)
+def test_sparse_tensor_as_x_is_an_error_naming_dense_data(layout, method):
+    """Check that a sparse torch tensor is refused, saying what came and what to do.
+
+    Non-regression test for issue 19 (case 12): torch's "reshape is not
+    implemented for sparse tensors" or "can't convert Sparse layout tensor".
+    """
+    dense, sparse = _sparse_tensors()
+    X, y = sparse[layout], np.arange(5.0)
+    call = {
+        "fit": lambda: RevINTransformer().fit(X),
+        "transform": lambda: RevINTransformer().fit(dense).transform(X),
+        "instance_statistics": lambda: (
+            RevINTransformer().fit(dense).instance_statistics(X)
+        ),
+        "fit_regressor": lambda: RevINRegressor().fit(X, y),
+        "predict": lambda: RevINRegressor().fit(dense, y).predict(X),
+    }[method]
+    message = f"X is a sparse torch tensor (layout torch.sparse_{layout}, shape (5, 6))"
+    with pytest.raises(TypeError, match=re.escape(message)) as raised:
+        call()
+    assert "X.to_dense()" in str(raised.value)
+
+
+def test_sparse_tensor_as_y_is_an_error_naming_y():
+    """Check that the regressor names y when y is the sparse one."""
+    dense, sparse = _sparse_tensors()
+    with pytest.raises(TypeError, match=re.escape("y is a sparse torch tensor")):
+        RevINRegressor().fit(dense, sparse["coo"])
