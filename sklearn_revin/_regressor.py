@@ -25,12 +25,12 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _dask, _sufficient_statistics
+from . import _dask, _misuse, _sufficient_statistics
 from ._backend import array_api_tensors, from_host, to_host
 from ._layout import parse_target_names
 from ._nonnumeric import restore_non_numeric, split_non_numeric
 from ._transformer import InstanceStatistics, RevINTransformer
-from ._validation import FLOAT_DTYPES
+from ._validation import FLOAT_DTYPES, check_dense_tensor
 from ._windows import frame_library
 
 __all__ = ["RevINRegressor"]
@@ -286,6 +286,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         """
         if sample_weight is not None:
             fit_params = {"sample_weight": sample_weight, **fit_params}
+        check_dense_tensor(X), check_dense_tensor(y, name="y")
         if array_api_tensors(X, y, *fit_params.values(), estimator="RevINRegressor"):
             # array_api_dispatch=True with tensors: fitted on the host arrays.
             with config_context(array_api_dispatch=False):
@@ -398,6 +399,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             ]
         if len(self.regressors_) == 1:
             self.regressor_ = self.regressors_[0]
+        _misuse.warn_if_quantiles_reversed(self.revin_.gamma_[targets], self.regressor)
         # predict uses the statistics of the windows it is given, never these:
         # a fitted model keeps the layout and parameters, not two floats per
         # training window and variate.
@@ -426,6 +428,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         """
         if _dask.is_dask_collection(X):
             return _dask.predict(self, X)
+        check_dense_tensor(X)
         if array_api_tensors(X, estimator="RevINRegressor"):
             # array_api_dispatch=True with a tensor: a tensor on X's device.
             with config_context(array_api_dispatch=False):

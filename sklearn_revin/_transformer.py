@@ -24,7 +24,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _dask
+from . import _dask, _misuse
 from ._backend import (
     as_tensor_like,
     check_array_namespace,
@@ -45,6 +45,7 @@ from ._functional import (
 from ._layout import parse_input_names, resolve_passthrough
 from ._validation import (
     FLOAT_DTYPES,
+    check_dense_tensor,
     check_no_self_overlap,
     check_statistics_values,
     check_window_axes,
@@ -389,9 +390,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Fitted transformer.
         """
         if _dask.is_dask_collection(X):
-            self._fit_dask(X)
-            return self
-        self._fit(X, transform=False)
+            return self._fit_dask(X)
+        self._fit(X, y, transform=False)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -414,7 +414,7 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         if _dask.is_dask_collection(X):
             return _dask.transform(self._fit_dask(X), X)
-        return self._fit(X, transform=True)
+        return self._fit(X, y, transform=True)
 
     def transform(self, X, copy: bool | None = None):
         """Normalize each window of X by its own statistics.
@@ -796,11 +796,12 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ private
 
-    def _fit(self, X, *, transform):
+    def _fit(self, X, y=None, *, transform):
         resolve_device(self.device)
         # fit only reads X: it is written into only by fit_transform(copy=False).
         X = self._validate_X(X, reset=True, copy=self.copy or not transform)
         self.n_variates_, self.n_steps_ = self._fit_layout(X)
+        _misuse.warn_if_misused(self, X, y)
         gamma, beta = self._source_affine(X)
         self.gamma_ = self._affine_parameter("gamma", gamma, 1.0)
         self.beta_ = self._affine_parameter("beta", beta, 0.0)
@@ -1235,8 +1236,7 @@ def _warn_if_contradicted(name, given, recorded, where, *, stacklevel):
 
 def _validate_tensor(X: torch.Tensor, *, name: str) -> torch.Tensor:
     """Check a tensor the way ``check_array`` checks an array, on its device."""
-    if X.is_complex():
-        raise ValueError(f"Complex data not supported; {name} has dtype {X.dtype}.")
+    check_dense_tensor(X, name=name)
     check_holds_data(X.device, f"{name} is on a device that")
     if X.ndim < 2:
         raise ValueError(

@@ -1,7 +1,9 @@
 """Checks of input the estimators receive beyond what ``check_array`` does.
 
-Each check raises ``ValueError`` naming what was expected and what came. They
-take NumPy arrays and tensors alike (a tensor is checked on its device).
+Each check raises ``ValueError`` naming what was expected and what came
+(``TypeError`` for a kind of data RevIN does not take, as scikit-learn does
+for sparse input). They take NumPy arrays and tensors alike (a tensor is
+checked on its device).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import torch
 
 __all__ = [
     "FLOAT_DTYPES",
+    "check_dense_tensor",
     "check_no_self_overlap",
     "check_statistics_values",
     "check_window_axes",
@@ -18,6 +21,30 @@ __all__ = [
 
 # The dtypes the estimators compute in; other input is converted to float64.
 FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def check_dense_tensor(X, *, name: str = "X") -> None:
+    """Refuse a torch tensor that holds no dense real numbers; others pass.
+
+    Sparse layouts (COO, CSR, CSC, BSR, BSC) and quantized tensors would
+    reach torch or NumPy and fail there with errors about reshape or
+    ``is_contiguous``; complex tensors have no order for the statistics.
+    """
+    if not isinstance(X, torch.Tensor):
+        return
+    if X.layout != torch.strided:
+        raise TypeError(
+            f"{name} is a sparse torch tensor (layout {X.layout}, shape "
+            f"{tuple(X.shape)}), but RevIN needs dense data: a strided tensor, "
+            f"an array or a data frame of windows. Pass {name}.to_dense()."
+        )
+    if X.is_quantized:
+        raise TypeError(
+            f"{name} is a quantized torch tensor (dtype {X.dtype}), but RevIN "
+            f"needs real numbers: pass {name}.dequantize()."
+        )
+    if X.is_complex():
+        raise ValueError(f"Complex data not supported; {name} has dtype {X.dtype}.")
 
 
 def check_window_axes(X, *, name: str = "X") -> None:
