@@ -29,6 +29,7 @@ from ._backend import array_api_tensors, from_host, to_host
 from ._layout import parse_target_names
 from ._transformer import InstanceStatistics, RevINTransformer
 from ._validation import FLOAT_DTYPES
+from ._weights import WINDOW_WEIGHTS, statistics_features, window_factors
 from ._windows import frame_library
 
 __all__ = ["RevINRegressor"]
@@ -205,7 +206,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         ],
         "revin": [RevINTransformer, None],
         "channel_independent": ["boolean"],
-        "window_weights": [StrOptions({"auto", "scale", "uniform"})],
+        "window_weights": [StrOptions(set(WINDOW_WEIGHTS))],
+        "window_statistics": ["boolean"],
         "step_order": [StrOptions({"oldest_first", "newest_first"}), None],
         "passthrough": [Integral, str, "array-like", None],
     }
@@ -226,6 +228,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         window_weights: str = "auto",
         step_order: str | None = None,
         passthrough=None,
+        window_statistics: bool = False,
     ):
         self.regressor = regressor
         self.n_variates = n_variates
@@ -235,6 +238,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         self.window_weights = window_weights
         self.step_order = step_order
         self.passthrough = passthrough
+        self.window_statistics = window_statistics
 
     @_fit_context(
         # The regressor and the transformer are validated when they are fitted.
@@ -379,13 +383,13 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             warnings.filterwarnings("ignore", "X does not have valid feature names")
             window_statistics = self.revin_.instance_statistics(X_revin)
             X_normalized = self.revin_.transform(X_revin)
+        inputs = self._regressor_input(X_normalized, window_statistics)
         if self.channel_independent:
-            inputs = self._one_row_per_variate(X_normalized, targets)
             y_normalized = np.asarray(self.regressors_[0].predict(inputs))
         else:
             y_normalized = np.hstack(
                 [
-                    np.asarray(regressor.predict(X_normalized)).reshape(X.shape[0], -1)
+                    np.asarray(regressor.predict(inputs)).reshape(X.shape[0], -1)
                     for regressor in self.regressors_
                 ]
             )
@@ -451,10 +455,10 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         refusal = _sample_weight_refusal(regressor)
         if self.window_weights == "auto":
             return "uniform" if refusal else "scale"
-        if self.window_weights == "scale" and refusal:
+        if self.window_weights in ("scale", "scale_free") and refusal:
             raise ValueError(
-                "window_weights='scale' fits the regressor with a sample_weight "
-                f"per window (its (scale / |gamma|) ** 2), but {refusal}. Use "
+                f"window_weights={self.window_weights!r} fits the regressor with "
+                f"a sample_weight per window, but {refusal}. Use "
                 "window_weights='uniform' (every normalized window weighs "
                 "alike), or a regressor whose fit takes sample_weight, e.g. "
                 "Ridge(), RandomForestRegressor() or "
@@ -467,22 +471,19 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
     def _fit_sets(self, X_normalized, Y_normalized, targets, sample_weight):
         """Yield ``(X, Y, {"sample_weight": w} or {})`` for each regressor to fit.
 
-        One regressor, except with ``window_weights_="scale"`` and several
-        target variates of a shared input, where each target variate's windows
-        weigh by their own scale: one regressor per target variate.
+        One regressor, except with weighted windows (``window_weights_`` other
+        than "uniform") and several target variates of a shared input, where
+        each target variate's windows weigh by their own statistics: one
+        regressor per target variate.
         """
         n_windows, n_targets = X_normalized.shape[0], len(targets)
         horizon = Y_normalized.shape[1] // n_targets
-        scale = self.window_weights_ == "scale"
-        if scale:
-            # The squared error on the series' own scale is (scale / |gamma|) ** 2
-            # times that in normalized space; gamma_ is the effective gamma.
-            factor = np.square(
-                self.revin_.scale_[:, targets] / np.abs(self.revin_.gamma_[targets]),
-                dtype=np.float64,
-            )
-        else:
-            factor = np.ones((n_windows, n_targets))
+        scale = self.window_weights_ != "uniform"
+        factor = window_factors(
+            self.window_weights_, self.revin_, X_normalized, targets
+        )
+        statistics = InstanceStatistics(self.revin_.mean_, self.revin_.scale_)
+        inputs = self._regressor_input(X_normalized, statistics)
 
         def fit_set(X_part, Y_part, factor_part, weight_part, *, ravel):
             if ravel and Y_part.shape[1] == 1:
@@ -497,7 +498,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             if weight is not None:  # each window's weight for each of its variates
                 weight = np.repeat(weight, n_targets)
             yield fit_set(
-                self._one_row_per_variate(X_normalized, targets),
+                inputs,
                 Y_normalized.reshape(n_windows * n_targets, horizon),
                 factor.ravel(),
                 weight,
@@ -506,7 +507,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         elif scale and n_targets > 1:
             for k in range(n_targets):
                 yield fit_set(
-                    X_normalized,
+                    inputs,
                     Y_normalized[:, k * horizon : (k + 1) * horizon],
                     factor[:, k],
                     sample_weight,
@@ -515,12 +516,29 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         else:
             # One target variate, or uniform weights: one weight per window.
             yield fit_set(
-                X_normalized,
+                inputs,
                 Y_normalized,
                 factor[:, 0],
                 sample_weight,
                 ravel=self._training_dim == 1,
             )
+
+    def _regressor_input(self, X_normalized, statistics):
+        """Return the rows the regressor sees: per window or per (window, variate).
+
+        With ``window_statistics``, each row ends with the window's mean and
+        scale (see _weights.statistics_features).
+        """
+        targets = self.target_variates_
+        rows = X_normalized
+        if self.channel_independent:
+            rows = self._one_row_per_variate(X_normalized, targets)
+        if not self.window_statistics:
+            return rows
+        extra = statistics_features(
+            statistics, targets, channel_independent=self.channel_independent
+        )
+        return np.hstack([np.asarray(rows, dtype=np.float64), extra])
 
     def _one_row_per_variate(self, X_normalized, targets):
         """Rows (window, target variate) of ``n_steps`` values, window-major.
