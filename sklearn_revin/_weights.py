@@ -38,17 +38,14 @@ def window_factors(kind, revin, X_normalized, targets) -> np.ndarray:
     if kind == "scale_free":
         windows = target_windows(revin, X_normalized, targets)
         n_steps = windows.shape[2]
-        if n_steps < 2:
-            raise ValueError(
-                "window_weights='scale_free' weighs each window by its mean "
-                f"absolute step, which needs at least 2 steps; got {n_steps}."
-            )
+        if n_steps < 2:  # no step to measure: every window weighs alike
+            return np.ones((n_windows, len(targets)))
         with np.errstate(all="ignore"):
             step = np.nanmean(np.abs(np.diff(windows, axis=2)), axis=2)
-        # A constant window (no step) weighs as a straight line would (its
-        # mean step is sqrt(12) normalized scales over n_steps - 1 steps), about
-        # the largest weight of a window that moves at all.
-        floor = np.sqrt(12.0) * np.abs(revin.gamma_[targets]) / (n_steps - 1)
+        # A constant window (no step at all) and one that moves less than a
+        # straight line weigh as a straight line of the same scale does (mean
+        # step sqrt(12 / (n_steps ** 2 - 1)) normalized scales).
+        floor = np.abs(revin.gamma_[targets]) * np.sqrt(12.0 / (n_steps**2 - 1))
         step = np.where(np.isfinite(step), np.maximum(step, floor), floor)
         return 1.0 / np.square(step, dtype=np.float64)
     return np.ones((n_windows, len(targets)))

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from sklearn.base import clone
@@ -1092,6 +1092,149 @@ def test_revin_regressor_scale_beats_uniform_on_a_slice_of_etth2():
     naive_error = np.mean((naive.reshape(len(X_test), -1) - Y_test) ** 2)
     assert errors["scale"] < 0.25 * errors["uniform"]
     assert errors["scale"] < naive_error
+
+
+# ------------------------- scale-free window weights and window statistics (issue 23)
+
+
+def _mean_abs_step(windows, gamma, scale):
+    """Mean |first difference| of each normalized window, by a plain loop."""
+    steps = []
+    for row, s in zip(windows, scale, strict=True):
+        normalized = [(value - 0.0) / s * gamma for value in row]
+        diffs = [abs(normalized[k + 1] - normalized[k]) for k in range(len(row) - 1)]
+        steps.append(sum(diffs) / len(diffs))
+    return np.array(steps)
+
+
+@pytest.mark.parametrize("gamma", [1.0, -2.5])
+def test_revin_regressor_scale_free_weights_are_one_over_the_normalized_mean_step(
+    global_random_seed, gamma
+):
+    """Check "scale_free": weight (scale / (|gamma| * mean |step|)) ** 2, mean one."""
+    rng = np.random.RandomState(global_random_seed)
+    X, Y = make_windows(trending_series(rng, 120, 1), 10, 3)
+    model = RevINRegressor(
+        WeightRecordingRidge(),
+        revin=RevINTransformer(gamma=[gamma]),
+        window_weights="scale_free",
+    ).fit(X, Y)
+    _, scale = numpy_statistics(X, 1)
+    step = _mean_abs_step(X, gamma, scale[:, 0])
+    # no less than the mean step of a straight line of the same scale
+    line = np.arange(10.0)
+    line_step = abs(gamma) * np.mean(np.diff(line)) / line.std()
+    expected = 1.0 / np.maximum(step, line_step) ** 2
+    assert_allclose(model.regressor_.seen_sample_weight_, expected / expected.mean())
+    raw_step = np.mean(np.abs(np.diff(X, axis=1)), axis=1)
+    by_scale = (scale[:, 0] / (abs(gamma) * raw_step)) ** 2
+    assert_allclose(1.0 / step**2, by_scale)
+
+
+def test_revin_regressor_scale_free_fit_ignores_the_level_of_each_series(
+    global_random_seed,
+):
+    """Check that rescaling one series of a panel leaves the others' forecasts.
+
+    Two series stacked (a panel): multiplying the second by 1,000 and shifting
+    it changes nothing in normalized space nor in its "scale_free" weights, so
+    the forecast of the first series stays; with "scale" its windows now weigh
+    10**6 times more, and the first series' forecast changes.
+    """
+    rng = np.random.RandomState(global_random_seed)
+    first, second = trending_series(rng, 80, 1), trending_series(rng, 80, 1)
+    X1, Y1 = make_windows(first, 12, 4)
+    X2, Y2 = make_windows(second, 12, 4)
+    forecasts = {}
+    for weights in ("scale_free", "scale"):
+        for factor in (1.0, 1000.0):
+            X = np.vstack([X1, factor * X2 + 50.0])
+            Y = np.vstack([Y1, factor * Y2 + 50.0])
+            model = RevINRegressor(Ridge(alpha=1.0), window_weights=weights).fit(X, Y)
+            forecasts[weights, factor] = model.predict(X1)
+    assert_allclose(forecasts["scale_free", 1.0], forecasts["scale_free", 1000.0])
+    assert not np.allclose(forecasts["scale", 1.0], forecasts["scale", 1000.0])
+
+
+@given(
+    st.lists(st.floats(-1e3, 1e3), min_size=4, max_size=12),
+    st.floats(1e-2, 1e3),
+    st.floats(-1e3, 1e3),
+)
+@settings(max_examples=25)
+def test_revin_regressor_scale_free_weight_of_a_window_is_scale_and_shift_free(
+    values, factor, shift
+):
+    """Check that a window rescaled and shifted keeps its "scale_free" weight."""
+    window = np.array(values)
+    # well above RevIN's eps (1e-5 on the variance) in both windows
+    assume(np.ptp(window) * min(factor, 1.0) > 0.1)
+    rng = np.random.RandomState(0)
+    others = rng.normal(size=(5, window.size + 1))
+    rows = np.vstack([others, np.r_[window, 0.0], np.r_[factor * window + shift, 0.0]])
+    X, y = rows[:, :-1], rows[:, -1]
+    model = RevINRegressor(WeightRecordingRidge(), window_weights="scale_free")
+    seen = model.fit(X, y).regressor_.seen_sample_weight_
+    assert_allclose(seen[-1], seen[-2], rtol=1e-5)
+
+
+def test_revin_regressor_scale_free_gives_a_constant_window_a_finite_weight():
+    """Check the floor: a constant window weighs as a straight line does."""
+    line = np.linspace(0.0, 1.0, 8)
+    X = np.vstack([np.full(8, 3.0), line, np.sin(np.arange(8.0))])
+    model = RevINRegressor(WeightRecordingRidge(), window_weights="scale_free")
+    seen = model.fit(X, np.arange(3.0)).regressor_.seen_sample_weight_
+    assert np.all(np.isfinite(seen))
+    assert seen[0] == pytest.approx(seen[1], rel=1e-3)
+
+
+def test_revin_regressor_scale_free_needs_sample_weight():
+    """Check that "scale_free" with a regressor without sample_weight says so."""
+    X, Y = make_windows(np.arange(40.0), 5, 1)
+    with pytest.raises(ValueError, match=r"window_weights='scale_free'.*KNeighbors"):
+        RevINRegressor(KNeighborsRegressor(), window_weights="scale_free").fit(X, Y)
+
+
+@pytest.mark.parametrize("channel_independent", [False, True])
+def test_revin_regressor_window_statistics_are_extra_features(
+    global_random_seed, channel_independent
+):
+    """Check window_statistics: each row ends with its window's mean and scale."""
+    rng = np.random.RandomState(global_random_seed)
+    X, Y = make_windows(trending_series(rng, 60, 2), 6, 2)
+
+    class InputRecordingRidge(Ridge):
+        def fit(self, X, y, sample_weight=None):
+            self.seen_X_ = X
+            return super().fit(X, y, sample_weight=sample_weight)
+
+        def predict(self, X):
+            self.predicted_X_ = X
+            return super().predict(X)
+
+    model = RevINRegressor(
+        InputRecordingRidge(),
+        n_variates=2,
+        channel_independent=channel_independent,
+        window_statistics=True,
+    ).fit(X, Y)
+    plain = RevINRegressor(
+        Ridge(), n_variates=2, channel_independent=channel_independent
+    ).fit(X, Y)
+    mean, scale = numpy_statistics(X, 2)
+    seen = model.regressors_[0].seen_X_
+    if channel_independent:
+        expected = np.stack([mean.ravel(), scale.ravel()], axis=1)
+    else:
+        expected = np.hstack([mean, scale])
+    assert_allclose(seen[:, -2:] if channel_independent else seen[:, -4:], expected)
+    n_plain = plain.regressors_[0].n_features_in_
+    assert seen.shape[1] == n_plain + expected.shape[1]
+    model.predict(X[:5])
+    assert_allclose(
+        model.regressors_[0].predicted_X_,
+        seen[: len(model.regressors_[0].predicted_X_)],
+    )
 
 
 # ---------------------------------------- layouts from names, passthrough, routing
