@@ -108,7 +108,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         returns the same columns as with False; the other variates of ``X``
         are not used. If False, every forecast sees the windows of all
         variates (channel mixing).
-    window_weights : {"auto", "scale", "uniform"}, default="auto"
+    window_weights : {"auto", "scale", "scale_free", "uniform"}, default="auto"
         How the windows weigh in the fit of the regressor.
 
         - ``"scale"``: window :math:`i` of target variate :math:`v` weighs
@@ -119,9 +119,20 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
           variates and ``channel_independent=False`` one clone of the
           regressor is fitted per target variate, each with its own weights
           (``regressors_``).
+        - ``"scale_free"``: window :math:`i` of target variate :math:`v`
+          weighs :math:`(\sigma_{iv} / (|\gamma_v| D_{s(i)v}))^2`, divided
+          by the mean weight, with :math:`D_{sv}` the mean absolute step
+          :math:`|x_t - x_{t-1}|` of series :math:`s = s(i)`, the window's
+          series in ``groups`` (a :meth:`fit` parameter), averaged over its
+          windows: the squared error in units of each series' own step, a
+          MASE-like loss in which no series dominates by its level, for many
+          series in one model (see :doc:`/many_series`). Without ``groups``
+          (one series) :math:`D` is one constant and the weights are those of
+          ``"scale"``. Passed as for ``"scale"``.
         - ``"uniform"``: every normalized window weighs alike: the squared
           error in normalized space.
-        - ``"auto"``: ``"scale"`` when the regressor's ``fit`` takes
+        - ``"auto"``: ``"scale"``, or ``"scale_free"`` when :meth:`fit` is
+          given ``groups``, when the regressor's ``fit`` takes
           ``sample_weight`` (and, for a meta-estimator such as
           :class:`~sklearn.multioutput.MultiOutputRegressor`, its
           ``estimator`` too), else ``"uniform"``. A
@@ -130,6 +141,12 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
           step of the pipeline instead to have the weights.
 
         ``window_weights_`` is the choice made.
+    window_statistics : bool, default=False
+        If True, the regressor also gets each window's RevIN statistics, its
+        mean and scale on the series' own scale, as extra features after the
+        normalized window (the mean then the scale of every variate; with
+        ``channel_independent=True``, those of the row's variate): the level
+        that normalization removes, for models (trees) that can use it.
 
     Attributes
     ----------
@@ -141,7 +158,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         order of ``target_variates``, with ``window_weights_="scale"``,
         several target variates and ``channel_independent=False``; otherwise
         the one ``regressor_``.
-    window_weights_ : {"scale", "uniform"}
+    window_weights_ : {"scale", "scale_free", "uniform"}
         The window weights used, ``window_weights`` with ``"auto"``
         resolved.
     revin_ : RevINTransformer
@@ -244,7 +261,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         # The regressor and the transformer are validated when they are fitted.
         prefer_skip_nested_validation=False
     )
-    def fit(self, X, y, sample_weight=None, **fit_params):
+    def fit(self, X, y, sample_weight=None, groups=None, **fit_params):
         """Fit the regressor on the normalized windows and normalized targets.
 
         Parameters
@@ -259,6 +276,12 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             multiplies the weights of the windows' scales; with
             ``channel_independent=True`` it applies to every target variate
             of the window. None weighs all windows alike.
+        groups : array-like of shape (n_windows,), default=None
+            The series each window belongs to (an id per window, any dtype),
+            for windows of many series stacked in one ``X``: with
+            ``window_weights="scale_free"`` (the choice of ``"auto"`` when
+            ``groups`` is given) each series weighs by its own scale. None
+            means that all windows are of one series.
         **fit_params : dict
             Passed to the ``fit`` method of the regressor, e.g.
             ``sample_weight``. With metadata routing enabled
@@ -277,7 +300,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             # array_api_dispatch=True with tensors: fitted on the host arrays.
             with config_context(array_api_dispatch=False):
                 host_params = {name: to_host(v) for name, v in fit_params.items()}
-                return self.fit(to_host(X), to_host(y), **host_params)
+                return self.fit(to_host(X), to_host(y), groups=groups, **host_params)
         if y is None:
             raise ValueError(
                 f"This {type(self).__name__} estimator requires y to be passed, "
@@ -309,7 +332,14 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         self._training_dim = y.ndim
         self._y_frame = y_frame
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        self.window_weights_ = self._resolve_window_weights()
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (X.shape[0],):
+                raise ValueError(
+                    f"groups must hold one series id per window of X: shape "
+                    f"({X.shape[0]},) expected, got {groups.shape}."
+                )
+        self.window_weights_ = self._resolve_window_weights(groups)
 
         self.revin_ = self._make_revin()
         X_normalized = self.revin_.fit_transform(_with_names(X, X_frame))
@@ -329,7 +359,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         self.regressors_ = [
             clone(self._regressor()).fit(X_part, Y_part, **weight, **fit_params)
             for X_part, Y_part, weight in self._fit_sets(
-                X_normalized, Y_normalized, targets, sample_weight
+                X_normalized, Y_normalized, targets, sample_weight, groups
             )
         ]
         if len(self.regressors_) == 1:
@@ -450,11 +480,13 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
     def _ensure_all_finite(self):
         return "allow-nan" if get_tags(self._regressor()).input_tags.allow_nan else True
 
-    def _resolve_window_weights(self) -> str:
+    def _resolve_window_weights(self, groups=None) -> str:
         regressor = self._regressor()
         refusal = _sample_weight_refusal(regressor)
         if self.window_weights == "auto":
-            return "uniform" if refusal else "scale"
+            if refusal:
+                return "uniform"
+            return "scale" if groups is None else "scale_free"
         if self.window_weights in ("scale", "scale_free") and refusal:
             raise ValueError(
                 f"window_weights={self.window_weights!r} fits the regressor with "
@@ -468,7 +500,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             )
         return self.window_weights
 
-    def _fit_sets(self, X_normalized, Y_normalized, targets, sample_weight):
+    def _fit_sets(self, X_normalized, Y_normalized, targets, sample_weight, groups):
         """Yield ``(X, Y, {"sample_weight": w} or {})`` for each regressor to fit.
 
         One regressor, except with weighted windows (``window_weights_`` other
@@ -480,7 +512,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         horizon = Y_normalized.shape[1] // n_targets
         scale = self.window_weights_ != "uniform"
         factor = window_factors(
-            self.window_weights_, self.revin_, X_normalized, targets
+            self.window_weights_, self.revin_, X_normalized, targets, groups
         )
         statistics = InstanceStatistics(self.revin_.mean_, self.revin_.scale_)
         inputs = self._regressor_input(X_normalized, statistics)

@@ -7,11 +7,11 @@ weigh more depends on the loss the forecast is judged by:
 
 - ``"scale"``: the squared error on the series' own scale (RLinear's,
   a single series' MSE): weight :math:`(\sigma_{iv} / |\gamma_v|)^2`;
-- ``"scale_free"``: the squared error in units of the window's own mean
-  absolute step (a MASE-like loss for every window, so that no series
-  dominates a panel by its level): weight :math:`1 / \tilde d_{iv}^2`, with
-  :math:`\tilde d_{iv}` the mean absolute first difference of the normalized
-  window, :math:`|\gamma_v| d_{iv} / \sigma_{iv}`;
+- ``"scale_free"``: the squared error in units of each series' mean
+  absolute step (a MASE-like loss, so that no series dominates a panel by
+  its level): weight :math:`(\sigma_{iv} / (|\gamma_v| D_{s(i)v}))^2`, with
+  :math:`D_{sv}` the mean absolute step of series :math:`s`, from its
+  windows. For one series :math:`D` is a constant: it is ``"scale"``;
 - ``"uniform"``: the squared error in normalized space.
 """
 
@@ -22,33 +22,53 @@ import numpy as np
 WINDOW_WEIGHTS = frozenset({"auto", "scale", "scale_free", "uniform"})
 
 
-def window_factors(kind, revin, X_normalized, targets) -> np.ndarray:
+def window_factors(kind, revin, X_normalized, targets, groups=None) -> np.ndarray:
     """Weight of each window and target variate, shape (n_windows, n_targets).
 
     ``revin`` is the fitted RevINTransformer, with the training windows'
-    ``scale_`` still held; ``X_normalized`` its transform of them.
+    ``scale_`` still held; ``X_normalized`` its transform of them; ``groups``
+    the series of each window (None: all windows are of one series).
     """
     n_windows = X_normalized.shape[0]
-    if kind == "scale":
-        # gamma_ is the effective gamma.
-        return np.square(
-            revin.scale_[:, targets] / np.abs(revin.gamma_[targets]),
-            dtype=np.float64,
-        )
-    if kind == "scale_free":
-        windows = target_windows(revin, X_normalized, targets)
-        n_steps = windows.shape[2]
-        if n_steps < 2:  # no step to measure: every window weighs alike
-            return np.ones((n_windows, len(targets)))
-        with np.errstate(all="ignore"):
-            step = np.nanmean(np.abs(np.diff(windows, axis=2)), axis=2)
-        # A constant window (no step at all) and one that moves less than a
-        # straight line weigh as a straight line of the same scale does (mean
-        # step sqrt(12 / (n_steps ** 2 - 1)) normalized scales).
-        floor = np.abs(revin.gamma_[targets]) * np.sqrt(12.0 / (n_steps**2 - 1))
-        step = np.where(np.isfinite(step), np.maximum(step, floor), floor)
-        return 1.0 / np.square(step, dtype=np.float64)
-    return np.ones((n_windows, len(targets)))
+    if kind == "uniform":
+        return np.ones((n_windows, len(targets)))
+    # gamma_ is the effective gamma.
+    scale = revin.scale_[:, targets] / np.abs(revin.gamma_[targets])
+    factor = np.square(scale, dtype=np.float64)
+    if kind == "scale" or groups is None:
+        # One series: its scale is one constant, which the mean-one
+        # normalization of the weights removes: "scale_free" is "scale".
+        return factor
+    return factor / np.square(series_steps(revin, X_normalized, targets, groups))
+
+
+def series_steps(revin, X_normalized, targets, groups) -> np.ndarray:
+    """Each window's series' mean absolute step, shape (n_windows, n_targets).
+
+    The step of a series is the mean, over its windows, of each window's mean
+    absolute first difference on the series' own scale (undoing RevIN's
+    normalization of the window), floored at RevIN's ``sqrt(eps_)`` for a
+    series that never moves.
+    """
+    windows = target_windows(revin, X_normalized, targets)
+    if windows.shape[2] < 2:  # no step to measure: every series weighs alike
+        return np.ones((windows.shape[0], len(targets)))
+    with np.errstate(all="ignore"):
+        normalized_step = np.nanmean(np.abs(np.diff(windows, axis=2)), axis=2)
+    step = normalized_step * revin.scale_[:, targets] / np.abs(revin.gamma_[targets])
+    _, series = np.unique(np.asarray(groups), return_inverse=True)
+    series = series.ravel()
+    total = np.zeros((series.max() + 1, len(targets)))
+    count = np.zeros_like(total)
+    finite = np.isfinite(step)
+    for k in range(len(targets)):
+        np.add.at(total[:, k], series[finite[:, k]], step[finite[:, k], k])
+        np.add.at(count[:, k], series[finite[:, k]], 1.0)
+    with np.errstate(all="ignore"):
+        per_series = total / count
+    floor = np.sqrt(revin.eps_)
+    per_series = np.where(np.isfinite(per_series), np.maximum(per_series, floor), floor)
+    return per_series[series]
 
 
 def target_windows(revin, X_normalized, targets) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from sklearn.base import clone
@@ -1097,95 +1097,124 @@ def test_revin_regressor_scale_beats_uniform_on_a_slice_of_etth2():
 # ------------------------- scale-free window weights and window statistics (issue 23)
 
 
-def _mean_abs_step(windows, gamma, scale):
-    """Mean |first difference| of each normalized window, by a plain loop."""
-    steps = []
-    for row, s in zip(windows, scale, strict=True):
-        normalized = [(value - 0.0) / s * gamma for value in row]
-        diffs = [abs(normalized[k + 1] - normalized[k]) for k in range(len(row) - 1)]
-        steps.append(sum(diffs) / len(diffs))
-    return np.array(steps)
+def _series_steps_by_loop(X, groups):
+    """Each window's series' mean |first difference|, averaged over its windows."""
+    per_series = {}
+    for row, group in zip(X, groups, strict=True):
+        step = sum(abs(row[k + 1] - row[k]) for k in range(len(row) - 1)) / (
+            len(row) - 1
+        )
+        per_series.setdefault(group, []).append(step)
+    return np.array([np.mean(per_series[group]) for group in groups])
+
+
+def _two_series_panel(rng, factor=1.0, shift=0.0):
+    X1, Y1 = make_windows(trending_series(rng, 80, 1), 12, 4)
+    X2, Y2 = make_windows(trending_series(rng, 80, 1), 12, 4)
+    X = np.vstack([X1, factor * X2 + shift])
+    Y = np.vstack([Y1, factor * Y2 + shift])
+    groups = np.repeat(["first", "second"], [len(X1), len(X2)])
+    return X, Y, groups
 
 
 @pytest.mark.parametrize("gamma", [1.0, -2.5])
-def test_revin_regressor_scale_free_weights_are_one_over_the_normalized_mean_step(
+def test_revin_regressor_scale_free_weights_divide_by_the_series_step(
     global_random_seed, gamma
 ):
-    """Check "scale_free": weight (scale / (|gamma| * mean |step|)) ** 2, mean one."""
+    """Check "scale_free": (scale / (|gamma| * series' mean |step|)) ** 2, mean one."""
     rng = np.random.RandomState(global_random_seed)
-    X, Y = make_windows(trending_series(rng, 120, 1), 10, 3)
+    X, Y, groups = _two_series_panel(rng, factor=40.0, shift=7.0)
     model = RevINRegressor(
         WeightRecordingRidge(),
         revin=RevINTransformer(gamma=[gamma]),
         window_weights="scale_free",
-    ).fit(X, Y)
+    ).fit(X, Y, groups=groups)
     _, scale = numpy_statistics(X, 1)
-    step = _mean_abs_step(X, gamma, scale[:, 0])
-    # no less than the mean step of a straight line of the same scale
-    line = np.arange(10.0)
-    line_step = abs(gamma) * np.mean(np.diff(line)) / line.std()
-    expected = 1.0 / np.maximum(step, line_step) ** 2
+    expected = (scale[:, 0] / (abs(gamma) * _series_steps_by_loop(X, groups))) ** 2
     assert_allclose(model.regressor_.seen_sample_weight_, expected / expected.mean())
-    raw_step = np.mean(np.abs(np.diff(X, axis=1)), axis=1)
-    by_scale = (scale[:, 0] / (abs(gamma) * raw_step)) ** 2
-    assert_allclose(1.0 / step**2, by_scale)
+    assert model.window_weights_ == "scale_free"
 
 
-def test_revin_regressor_scale_free_fit_ignores_the_level_of_each_series(
-    global_random_seed,
-):
-    """Check that rescaling one series of a panel leaves the others' forecasts.
-
-    Two series stacked (a panel): multiplying the second by 1,000 and shifting
-    it changes nothing in normalized space nor in its "scale_free" weights, so
-    the forecast of the first series stays; with "scale" its windows now weigh
-    10**6 times more, and the first series' forecast changes.
-    """
+def test_revin_regressor_scale_free_without_groups_is_scale(global_random_seed):
+    """Check that one series (no groups) keeps the weights and forecasts of "scale"."""
     rng = np.random.RandomState(global_random_seed)
-    first, second = trending_series(rng, 80, 1), trending_series(rng, 80, 1)
-    X1, Y1 = make_windows(first, 12, 4)
-    X2, Y2 = make_windows(second, 12, 4)
-    forecasts = {}
-    for weights in ("scale_free", "scale"):
-        for factor in (1.0, 1000.0):
-            X = np.vstack([X1, factor * X2 + 50.0])
-            Y = np.vstack([Y1, factor * Y2 + 50.0])
-            model = RevINRegressor(Ridge(alpha=1.0), window_weights=weights).fit(X, Y)
-            forecasts[weights, factor] = model.predict(X1)
-    assert_allclose(forecasts["scale_free", 1.0], forecasts["scale_free", 1000.0])
-    assert not np.allclose(forecasts["scale", 1.0], forecasts["scale", 1000.0])
+    X, Y = make_windows(trending_series(rng, 100, 2), 10, 3)
+    fitted = {
+        weights: RevINRegressor(
+            WeightRecordingRidge(), n_variates=2, window_weights=weights
+        ).fit(X, Y)
+        for weights in ("scale", "scale_free", "auto")
+    }
+    for weights in ("scale_free", "auto"):
+        for ours, reference in zip(
+            fitted[weights].regressors_, fitted["scale"].regressors_, strict=True
+        ):
+            assert_allclose(ours.seen_sample_weight_, reference.seen_sample_weight_)
+        assert_allclose(fitted[weights].predict(X), fitted["scale"].predict(X))
+    assert fitted["auto"].window_weights_ == "scale"
 
 
-@given(
-    st.lists(st.floats(-1e3, 1e3), min_size=4, max_size=12),
-    st.floats(1e-2, 1e3),
-    st.floats(-1e3, 1e3),
-)
+def test_revin_regressor_auto_with_groups_is_scale_free(global_random_seed):
+    """Check that "auto" weighs by series when fit is given groups."""
+    rng = np.random.RandomState(global_random_seed)
+    X, Y, groups = _two_series_panel(rng, factor=1000.0)
+    auto = RevINRegressor(Ridge()).fit(X, Y, groups=groups)
+    scale_free = RevINRegressor(Ridge(), window_weights="scale_free")
+    assert auto.window_weights_ == "scale_free"
+    assert_allclose(auto.predict(X), scale_free.fit(X, Y, groups=groups).predict(X))
+    knn = RevINRegressor(KNeighborsRegressor()).fit(X, Y, groups=groups)
+    assert knn.window_weights_ == "uniform"
+
+
+@given(st.floats(1e-2, 1e4), st.floats(-1e4, 1e4))
 @settings(max_examples=25)
-def test_revin_regressor_scale_free_weight_of_a_window_is_scale_and_shift_free(
-    values, factor, shift
-):
-    """Check that a window rescaled and shifted keeps its "scale_free" weight."""
-    window = np.array(values)
-    # well above RevIN's eps (1e-5 on the variance) in both windows
-    assume(np.ptp(window) * min(factor, 1.0) > 0.1)
+def test_revin_regressor_scale_free_fit_ignores_the_level_of_each_series(factor, shift):
+    """Check that rescaling one series of a panel leaves the other's forecast.
+
+    Multiplying the second series by ``factor`` and shifting it changes
+    nothing in normalized space nor in its "scale_free" weights, so the first
+    series' forecast stays.
+    """
     rng = np.random.RandomState(0)
-    others = rng.normal(size=(5, window.size + 1))
-    rows = np.vstack([others, np.r_[window, 0.0], np.r_[factor * window + shift, 0.0]])
-    X, y = rows[:, :-1], rows[:, -1]
-    model = RevINRegressor(WeightRecordingRidge(), window_weights="scale_free")
-    seen = model.fit(X, y).regressor_.seen_sample_weight_
-    assert_allclose(seen[-1], seen[-2], rtol=1e-5)
+    X, Y, groups = _two_series_panel(rng)
+    moved_X, moved_Y, _ = _two_series_panel(np.random.RandomState(0), factor, shift)
+    first = groups == "first"
+    model = RevINRegressor(Ridge(alpha=1.0), window_weights="scale_free")
+    reference = model.fit(X, Y, groups=groups).predict(X[first])
+    moved = clone(model).fit(moved_X, moved_Y, groups=groups).predict(X[first])
+    assert_allclose(moved, reference, rtol=1e-6, atol=1e-6 * np.abs(reference).max())
 
 
-def test_revin_regressor_scale_free_gives_a_constant_window_a_finite_weight():
-    """Check the floor: a constant window weighs as a straight line does."""
-    line = np.linspace(0.0, 1.0, 8)
-    X = np.vstack([np.full(8, 3.0), line, np.sin(np.arange(8.0))])
+def test_revin_regressor_scale_weights_let_the_highest_series_dominate():
+    """Check the problem "scale_free" solves: with "scale", a series 1,000 times
+    higher changes the other series' forecast."""
+    rng = np.random.RandomState(0)
+    X, Y, groups = _two_series_panel(rng)
+    moved_X, moved_Y, _ = _two_series_panel(np.random.RandomState(0), 1000.0)
+    first = groups == "first"
+    model = RevINRegressor(Ridge(alpha=1.0), window_weights="scale")
+    reference = model.fit(X, Y).predict(X[first])
+    moved = clone(model).fit(moved_X, moved_Y).predict(X[first])
+    assert not np.allclose(moved, reference, rtol=1e-3)
+
+
+def test_revin_regressor_scale_free_gives_a_constant_series_finite_weights():
+    """Check the floor: a series that never moves has finite weights."""
+    X = np.vstack([np.full((3, 8), 3.0), np.sin(np.arange(24.0)).reshape(3, 8)])
+    groups = [0, 0, 0, 1, 1, 1]
     model = RevINRegressor(WeightRecordingRidge(), window_weights="scale_free")
-    seen = model.fit(X, np.arange(3.0)).regressor_.seen_sample_weight_
+    seen = model.fit(X, np.arange(6.0), groups=groups).regressor_.seen_sample_weight_
     assert np.all(np.isfinite(seen))
-    assert seen[0] == pytest.approx(seen[1], rel=1e-3)
+    assert np.all(seen > 0)
+
+
+def test_revin_regressor_groups_of_the_wrong_shape_is_an_error():
+    """Check that groups must hold one id per window."""
+    X, Y = make_windows(np.arange(40.0), 5, 1)
+    with pytest.raises(
+        ValueError, match=r"one series id per window of X: shape \(35,\)"
+    ):
+        RevINRegressor().fit(X, Y, groups=np.zeros(3))
 
 
 def test_revin_regressor_scale_free_needs_sample_weight():
