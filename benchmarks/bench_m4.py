@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 import tracemalloc
@@ -112,11 +113,15 @@ def with_owa(scores: dict, naive2: dict) -> dict:
 
 
 def fit_forecast(model, series, window):
-    """Fit a global model on every series' windows; forecast each series' next 48."""
-    X, Y, _ = _panel_windows(series, window, HORIZON, STEP)
+    """Fit a global model on every series' windows; forecast each series' next 48.
+
+    ``groups`` (the series of each window) lets ``window_weights="auto"``
+    weigh every series in its own units ("scale_free").
+    """
+    X, Y, groups = _panel_windows(series, window, HORIZON, STEP)
     tracemalloc.start()
     start = time.perf_counter()
-    fitted = clone(model).fit(X, Y)
+    fitted = clone(model).fit(X, Y, groups=groups)
     fit_time = time.perf_counter() - start
     start = time.perf_counter()
     forecast = fitted.predict(_last_windows(series, window))
@@ -129,6 +134,7 @@ def fit_forecast(model, series, window):
         "peak_mib": peak / 2**20,
         "n_windows": len(X),
         "window": window,
+        "window_weights_": fitted.window_weights_,
     }
     return forecast, timing
 
@@ -159,7 +165,7 @@ def gbdt(quick: bool):
             HistGradientBoostingRegressor(max_iter=30 if quick else 100)
         )
     return "LightGBM", MultiOutputRegressor(
-        LGBMRegressor(n_estimators=30 if quick else 100, verbose=-1, n_jobs=2)
+        LGBMRegressor(n_estimators=10 if quick else 100, verbose=-1, n_jobs=1)
     )
 
 
@@ -173,6 +179,150 @@ def one_liners(quick: bool, window_weights: str):
             boosted, window_weights=window_weights
         ),
     }
+
+
+def long_frame(series: list[np.ndarray]) -> pd.DataFrame:
+    """The training series as the long frame of Nixtla's libraries, hourly ``ds``."""
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "unique_id": k,
+                    "ds": pd.date_range("2000-01-01", periods=values.size, freq="h"),
+                    "y": values,
+                }
+            )
+            for k, values in enumerate(series)
+        ],
+        ignore_index=True,
+    )
+
+
+def _as_rows(forecast: pd.DataFrame, column: str, n_series: int) -> np.ndarray:
+    forecast = forecast.sort_values(["unique_id", "ds"])
+    return forecast[column].to_numpy(dtype=np.float64).reshape(n_series, HORIZON)
+
+
+def _timed(run):
+    tracemalloc.start()
+    start = time.perf_counter()
+    forecast = run()
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return forecast, {"fit_s": elapsed, "predict_s": None, "peak_mib": peak / 2**20}
+
+
+def peers(series, quick: bool, cache: dict):
+    """Yield (name, (forecast, timing)) of the peers that are installed."""
+    frame, n = long_frame(series), len(series)
+    try:
+        from statsforecast import StatsForecast
+        from statsforecast.models import AutoETS, SeasonalNaive
+    except ImportError:
+        print("statsforecast is not installed: its rows are left out")
+        StatsForecast = None
+
+    def run_stats(model, column):
+        def run():
+            fitted = StatsForecast(models=[model], freq="h", n_jobs=1)
+            return _as_rows(fitted.forecast(df=frame, h=HORIZON), column, n)
+
+        return _timed(run)
+
+    if StatsForecast is not None:
+        yield (
+            "statsforecast SeasonalNaive(24)",
+            run_stats(SeasonalNaive(season_length=SEASON), "SeasonalNaive"),
+        )
+    try:
+        from lightgbm import LGBMRegressor
+        from mlforecast import MLForecast
+        from mlforecast.target_transforms import Differences, LocalStandardScaler
+    except ImportError:
+        print("mlforecast or lightgbm is not installed: their rows are left out")
+    else:
+
+        def run_ml(transforms):
+            def run():
+                fitted = MLForecast(
+                    models={"lgbm": LGBMRegressor(verbose=-1, n_jobs=1)},
+                    freq="h",
+                    lags=[1, 2, 3, 24, 48, 168],
+                    target_transforms=transforms,
+                ).fit(frame)
+                return _as_rows(fitted.predict(HORIZON), "lgbm", n)
+
+            return _timed(run)
+
+        yield (
+            "mlforecast LightGBM, Differences(24) + LocalStandardScaler",
+            run_ml([Differences([SEASON]), LocalStandardScaler()]),
+        )
+        if not quick:
+            yield (
+                "mlforecast LightGBM, LocalStandardScaler",
+                run_ml([LocalStandardScaler()]),
+            )
+    name = "statsforecast AutoETS(season_length=24)"
+    if StatsForecast is not None and not quick and name not in cache:
+        # minutes: run once, then read from the previous results
+        yield name, run_stats(AutoETS(season_length=SEASON), "AutoETS")
+
+
+def plot_forecasts(series, test, forecasts: dict, path: Path) -> None:
+    """A few series: the last two weeks of training, the test and the forecasts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    picks = np.linspace(0, len(series) - 1, 4).round().astype(int)
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6), constrained_layout=True)
+    for ax, k in zip(axes.ravel(), picks, strict=True):
+        history = series[k][-336:]
+        t = np.arange(-history.size, 0)
+        future = np.arange(HORIZON)
+        ax.plot(t, history, color="0.4", lw=1, label="training")
+        ax.plot(future, test[k], color="black", lw=1.5, label="actual")
+        for name, forecast in forecasts.items():
+            ax.plot(future, forecast[k], lw=1.2, label=name)
+        ax.set_title(f"M4 Hourly series {k + 1}", fontsize=9)
+        ax.tick_params(labelsize=8)
+    axes[0, 0].legend(fontsize=7, loc="upper left")
+    fig.supxlabel("hours from the forecast origin", fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        f"# M4 Hourly ({results['n_series']} series, 48 hours ahead)",
+        "",
+        "| method | sMAPE | MASE | OWA | window | fit s | predict s | peak MiB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(value, digits=3):
+        return "" if value is None else f"{value:.{digits}f}"
+
+    for name, row in results["rows"].items():
+        lines.append(
+            f"| {name} | {cell(row['smape'])} | {cell(row['mase'])} | "
+            f"{cell(row['owa'])} | {row.get('window', '')} | "
+            f"{cell(row.get('fit_s'), 1)} | {cell(row.get('predict_s'), 2)} | "
+            f"{cell(row.get('peak_mib'), 0)} |"
+        )
+    lines += ["", "Published (M4 competition and mlforecast's own M4 test):", ""]
+    lines += ["| method | sMAPE | MASE | OWA |", "|---|---|---|---|"]
+    for row in results["published"]:
+        lines.append(
+            f"| {row['method']} | {cell(row['smape'])} | {cell(row['mase'])} | "
+            f"{cell(row['owa'])} |"
+        )
+    lines += ["", f"Machine: {results['machine']}.", ""]
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -205,6 +355,34 @@ def main(argv=None):
     snaive = np.array([np.resize(values[-SEASON:], HORIZON) for values in series])
     rows["seasonal naive (numpy)"] = with_owa(score(test, snaive, series), naive2)
     forecasts = {}
+    previous = args.output.with_suffix(".json")
+    cache = {}
+    if previous.exists() and not args.quick:
+        cache = {
+            name: row
+            for name, row in json.loads(previous.read_text())["rows"].items()
+            if name.startswith("statsforecast AutoETS")
+        }
+    results = {
+        "n_series": len(series),
+        "quick": args.quick,
+        "horizon": HORIZON,
+        "step_between_windows": STEP,
+        "naive2_published": NAIVE2,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}",
+        "rows": rows,
+        "published": [
+            dict(zip(["method", "smape", "mase", "owa"], row, strict=True))
+            for row in PUBLISHED
+        ],
+    }
+
+    def save():  # after every row: a long run leaves what it measured
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.with_suffix(".json").write_text(json.dumps(results, indent=2))
+        args.output.with_suffix(".md").write_text(markdown(results))
+
     for weights in args.window_weights:
         for name, model in one_liners(args.quick, weights).items():
             window, validation = choose_window(model, series, windows)
@@ -215,20 +393,18 @@ def main(argv=None):
                 **timing,
                 "validation_owa": validation,
             }
-            print(name, {k: v for k, v in rows[name].items()}, flush=True)
-    results = {
-        "n_series": len(series),
-        "quick": args.quick,
-        "naive2_published": NAIVE2,
-        "machine": f"{platform.machine()}, {platform.python_version()}",
-        "rows": rows,
-        "published": [
-            dict(zip(["method", "smape", "mase", "owa"], row, strict=True))
-            for row in PUBLISHED
-        ],
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.with_suffix(".json").write_text(json.dumps(results, indent=2))
+            print(name, rows[name], flush=True)
+            save()
+    if not args.quick and forecasts:
+        picks = dict(list(forecasts.items())[-1:])
+        plot_forecasts(series, test, picks, FIGURE)
+    if not args.no_peers:
+        for name, (forecast, timing) in peers(series, args.quick, cache):
+            rows[name] = {**with_owa(score(test, forecast, series), naive2), **timing}
+            print(name, rows[name], flush=True)
+            save()
+        rows.update(cache)
+    save()
     for name, row in rows.items():
         errors = f"{row['smape']:.3f} / {row['mase']:.3f} / {row['owa']:.3f}"
         print(f"{name:60s} sMAPE / MASE / OWA {errors}")
