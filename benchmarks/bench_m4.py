@@ -390,6 +390,17 @@ def main(argv=None):
         help="window_weights values to run the one-liners with",
     )
     parser.add_argument("--windows", type=int, nargs="+", default=[168, 336])
+    parser.add_argument(
+        "--gbdt-windows",
+        type=int,
+        nargs="+",
+        default=None,
+        help="window lengths to validate for the GBDT (default: --windows); "
+        "one value skips its validation, for a loaded machine",
+    )
+    parser.add_argument(
+        "--no-autoets", action="store_true", help="leave out AutoETS (minutes)"
+    )
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--output", type=Path, default=RESULTS / "bench_m4")
     args = parser.parse_args(argv)
@@ -434,7 +445,13 @@ def main(argv=None):
 
     for weights in args.window_weights:
         for name, model in one_liners(args.quick, weights).items():
-            window, validation = choose_window(model, series, windows)
+            candidates = windows
+            if "Ridge" not in name and args.gbdt_windows and not args.quick:
+                candidates = args.gbdt_windows
+            if len(candidates) == 1:
+                window, validation = candidates[0], {}
+            else:
+                window, validation = choose_window(model, series, candidates)
             forecast, timing = fit_forecast(model, series, window)
             forecasts[name] = forecast
             rows[name] = {
@@ -448,11 +465,13 @@ def main(argv=None):
         picks = dict(list(forecasts.items())[-1:])
         plot_forecasts(series, test, picks, FIGURE)
     if not args.no_peers:
+        if args.no_autoets:
+            cache = {**cache, "statsforecast AutoETS(season_length=24)": None}
         for name, (forecast, timing) in peers(series, args.quick, cache):
             rows[name] = {**with_owa(score(test, forecast, series), naive2), **timing}
             print(name, rows[name], flush=True)
             save()
-        rows.update(cache)
+        rows.update({name: row for name, row in cache.items() if row is not None})
     save()
     for name, row in rows.items():
         errors = f"{row['smape']:.3f} / {row['mase']:.3f} / {row['owa']:.3f}"
