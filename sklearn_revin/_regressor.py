@@ -31,6 +31,7 @@ from ._layout import parse_target_names
 from ._nonnumeric import restore_non_numeric, split_non_numeric
 from ._transformer import InstanceStatistics, RevINTransformer
 from ._validation import FLOAT_DTYPES, check_dense_tensor
+from ._weights import WINDOW_WEIGHTS, statistics_features, window_factors
 from ._windows import frame_library
 
 __all__ = ["RevINRegressor"]
@@ -115,7 +116,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         returns the same columns as with False; the other variates of ``X``
         are not used. If False, every forecast sees the windows of all
         variates (channel mixing).
-    window_weights : {"auto", "scale", "uniform"}, default="auto"
+    window_weights : {"auto", "scale", "scale_free", "uniform"}, default="auto"
         How the windows weigh in the fit of the regressor.
 
         - ``"scale"``: window :math:`i` of target variate :math:`v` weighs
@@ -126,9 +127,20 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
           variates and ``channel_independent=False`` one clone of the
           regressor is fitted per target variate, each with its own weights
           (``regressors_``).
+        - ``"scale_free"``: window :math:`i` of target variate :math:`v`
+          weighs :math:`(\sigma_{iv} / (|\gamma_v| D_{s(i)v}))^2`, divided
+          by the mean weight, with :math:`D_{sv}` the mean absolute step
+          :math:`|x_t - x_{t-1}|` of series :math:`s = s(i)`, the window's
+          series in ``groups`` (a :meth:`fit` parameter), averaged over its
+          windows: the squared error in units of each series' own step, a
+          MASE-like loss in which no series dominates by its level, for many
+          series in one model (see :doc:`/many_series`). Without ``groups``
+          (one series) :math:`D` is one constant and the weights are those of
+          ``"scale"``. Passed as for ``"scale"``.
         - ``"uniform"``: every normalized window weighs alike: the squared
           error in normalized space.
-        - ``"auto"``: ``"scale"`` when the regressor's ``fit`` takes
+        - ``"auto"``: ``"scale"``, or ``"scale_free"`` when :meth:`fit` is
+          given ``groups``, when the regressor's ``fit`` takes
           ``sample_weight`` (and, for a meta-estimator such as
           :class:`~sklearn.multioutput.MultiOutputRegressor`, its
           ``estimator`` too), else ``"uniform"``. A
@@ -143,6 +155,12 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         sufficient statistics, a line on stderr every few seconds (windows
         done and time), and dask's progress bar (distributed's ``progress``
         under a client) for dask input. 0 is silent.
+    window_statistics : bool, default=False
+        If True, the regressor also gets each window's RevIN statistics, its
+        mean and scale on the series' own scale, as extra features after the
+        normalized window (the mean then the scale of every variate; with
+        ``channel_independent=True``, those of the row's variate): the level
+        that normalization removes, for models (trees) that can use it.
 
     Attributes
     ----------
@@ -154,7 +172,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         order of ``target_variates``, with ``window_weights_="scale"``,
         several target variates and ``channel_independent=False``; otherwise
         the one ``regressor_``.
-    window_weights_ : {"scale", "uniform"}
+    window_weights_ : {"scale", "scale_free", "uniform"}
         The window weights used, ``window_weights`` with ``"auto"``
         resolved.
     revin_ : RevINTransformer
@@ -219,7 +237,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         ],
         "revin": [RevINTransformer, None],
         "channel_independent": ["boolean"],
-        "window_weights": [StrOptions({"auto", "scale", "uniform"})],
+        "window_weights": [StrOptions(set(WINDOW_WEIGHTS))],
+        "window_statistics": ["boolean"],
         "step_order": [StrOptions({"oldest_first", "newest_first"}), None],
         "passthrough": [Integral, str, "array-like", None],
         "verbose": ["verbose"],
@@ -242,6 +261,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         step_order: str | None = None,
         passthrough=None,
         verbose: int = 0,
+        window_statistics: bool = False,
     ):
         self.regressor = regressor
         self.n_variates = n_variates
@@ -252,12 +272,13 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         self.step_order = step_order
         self.passthrough = passthrough
         self.verbose = verbose
+        self.window_statistics = window_statistics
 
     @_fit_context(
         # The regressor and the transformer are validated when they are fitted.
         prefer_skip_nested_validation=False
     )
-    def fit(self, X, y, sample_weight=None, **fit_params):
+    def fit(self, X, y, sample_weight=None, groups=None, **fit_params):
         """Fit the regressor on the normalized windows and normalized targets.
 
         Parameters
@@ -272,6 +293,12 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             multiplies the weights of the windows' scales; with
             ``channel_independent=True`` it applies to every target variate
             of the window. None weighs all windows alike.
+        groups : array-like of shape (n_windows,), default=None
+            The series each window belongs to (an id per window, any dtype),
+            for windows of many series stacked in one ``X``: with
+            ``window_weights="scale_free"`` (the choice of ``"auto"`` when
+            ``groups`` is given) each series weighs by its own scale. None
+            means that all windows are of one series.
         **fit_params : dict
             Passed to the ``fit`` method of the regressor, e.g.
             ``sample_weight``. With metadata routing enabled
@@ -291,7 +318,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             # array_api_dispatch=True with tensors: fitted on the host arrays.
             with config_context(array_api_dispatch=False):
                 host_params = {name: to_host(v) for name, v in fit_params.items()}
-                return self.fit(to_host(X), to_host(y), **host_params)
+                return self.fit(to_host(X), to_host(y), groups=groups, **host_params)
         if y is None:
             raise ValueError(
                 f"This {type(self).__name__} estimator requires y to be passed, "
@@ -313,9 +340,17 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         # Ridge and LinearRegression are fitted from sufficient statistics over
         # chunks of windows: no normalized copy of X, dask blocks never whole.
         # (Non-numeric columns go to the regressor as they are: no exact route.)
+        # Window statistics as features, and weights by series, are fitted in
+        # memory.
+        in_memory_only = (
+            non_numeric is not None
+            or self.window_statistics
+            or self.window_weights == "scale_free"
+            or (groups is not None and self.window_weights == "auto")
+        )
         exact = (
             None
-            if non_numeric is not None
+            if in_memory_only
             else _sufficient_statistics.exact_solver(self._regressor(), fit_params)
         )
         dask_input = _dask.is_dask_collection(X)
@@ -359,7 +394,14 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         self._training_dim = y.ndim
         self._y_frame = y_frame
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        self.window_weights_ = self._resolve_window_weights()
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (X.shape[0],):
+                raise ValueError(
+                    f"groups must hold one series id per window of X: shape "
+                    f"({X.shape[0]},) expected, got {groups.shape}."
+                )
+        self.window_weights_ = self._resolve_window_weights(groups)
 
         self.revin_ = self._make_revin()
         if exact:
@@ -394,7 +436,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             self.regressors_ = [
                 clone(self._regressor()).fit(X_part, Y_part, **weight, **fit_params)
                 for X_part, Y_part, weight in self._fit_sets(
-                    X_normalized, Y_normalized, targets, sample_weight
+                    X_normalized, Y_normalized, targets, sample_weight, groups
                 )
             ]
         if len(self.regressors_) == 1:
@@ -455,13 +497,13 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             window_statistics = self.revin_.instance_statistics(X_revin)
             X_normalized = self.revin_.transform(X_revin)
         X_normalized = restore_non_numeric(X_normalized, non_numeric)
+        inputs = self._regressor_input(X_normalized, window_statistics)
         if self.channel_independent:
-            inputs = self._one_row_per_variate(X_normalized, targets)
             y_normalized = np.asarray(self.regressors_[0].predict(inputs))
         else:
             y_normalized = np.hstack(
                 [
-                    np.asarray(regressor.predict(X_normalized)).reshape(X.shape[0], -1)
+                    np.asarray(regressor.predict(inputs)).reshape(X.shape[0], -1)
                     for regressor in self.regressors_
                 ]
             )
@@ -522,15 +564,17 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
     def _ensure_all_finite(self):
         return "allow-nan" if get_tags(self._regressor()).input_tags.allow_nan else True
 
-    def _resolve_window_weights(self) -> str:
+    def _resolve_window_weights(self, groups=None) -> str:
         regressor = self._regressor()
         refusal = _sample_weight_refusal(regressor)
         if self.window_weights == "auto":
-            return "uniform" if refusal else "scale"
-        if self.window_weights == "scale" and refusal:
+            if refusal:
+                return "uniform"
+            return "scale" if groups is None else "scale_free"
+        if self.window_weights in ("scale", "scale_free") and refusal:
             raise ValueError(
-                "window_weights='scale' fits the regressor with a sample_weight "
-                f"per window (its (scale / |gamma|) ** 2), but {refusal}. Use "
+                f"window_weights={self.window_weights!r} fits the regressor with "
+                f"a sample_weight per window, but {refusal}. Use "
                 "window_weights='uniform' (every normalized window weighs "
                 "alike), or a regressor whose fit takes sample_weight, e.g. "
                 "Ridge(), RandomForestRegressor() or "
@@ -540,25 +584,22 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             )
         return self.window_weights
 
-    def _fit_sets(self, X_normalized, Y_normalized, targets, sample_weight):
+    def _fit_sets(self, X_normalized, Y_normalized, targets, sample_weight, groups):
         """Yield ``(X, Y, {"sample_weight": w} or {})`` for each regressor to fit.
 
-        One regressor, except with ``window_weights_="scale"`` and several
-        target variates of a shared input, where each target variate's windows
-        weigh by their own scale: one regressor per target variate.
+        One regressor, except with weighted windows (``window_weights_`` other
+        than "uniform") and several target variates of a shared input, where
+        each target variate's windows weigh by their own statistics: one
+        regressor per target variate.
         """
         n_windows, n_targets = X_normalized.shape[0], len(targets)
         horizon = Y_normalized.shape[1] // n_targets
-        scale = self.window_weights_ == "scale"
-        if scale:
-            # The squared error on the series' own scale is (scale / |gamma|) ** 2
-            # times that in normalized space; gamma_ is the effective gamma.
-            factor = np.square(
-                self.revin_.scale_[:, targets] / np.abs(self.revin_.gamma_[targets]),
-                dtype=np.float64,
-            )
-        else:
-            factor = np.ones((n_windows, n_targets))
+        scale = self.window_weights_ != "uniform"
+        factor = window_factors(
+            self.window_weights_, self.revin_, X_normalized, targets, groups
+        )
+        statistics = InstanceStatistics(self.revin_.mean_, self.revin_.scale_)
+        inputs = self._regressor_input(X_normalized, statistics)
 
         def fit_set(X_part, Y_part, factor_part, weight_part, *, ravel):
             if ravel and Y_part.shape[1] == 1:
@@ -573,7 +614,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             if weight is not None:  # each window's weight for each of its variates
                 weight = np.repeat(weight, n_targets)
             yield fit_set(
-                self._one_row_per_variate(X_normalized, targets),
+                inputs,
                 Y_normalized.reshape(n_windows * n_targets, horizon),
                 factor.ravel(),
                 weight,
@@ -582,7 +623,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         elif scale and n_targets > 1:
             for k in range(n_targets):
                 yield fit_set(
-                    X_normalized,
+                    inputs,
                     Y_normalized[:, k * horizon : (k + 1) * horizon],
                     factor[:, k],
                     sample_weight,
@@ -591,12 +632,29 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         else:
             # One target variate, or uniform weights: one weight per window.
             yield fit_set(
-                X_normalized,
+                inputs,
                 Y_normalized,
                 factor[:, 0],
                 sample_weight,
                 ravel=self._training_dim == 1,
             )
+
+    def _regressor_input(self, X_normalized, statistics):
+        """Return the rows the regressor sees: per window or per (window, variate).
+
+        With ``window_statistics``, each row ends with the window's mean and
+        scale (see _weights.statistics_features).
+        """
+        targets = self.target_variates_
+        rows = X_normalized
+        if self.channel_independent:
+            rows = self._one_row_per_variate(X_normalized, targets)
+        if not self.window_statistics:
+            return rows
+        extra = statistics_features(
+            statistics, targets, channel_independent=self.channel_independent
+        )
+        return np.hstack([np.asarray(rows, dtype=np.float64), extra])
 
     def _one_row_per_variate(self, X_normalized, targets):
         """Rows (window, target variate) of ``n_steps`` values, window-major.

@@ -157,6 +157,15 @@ def _regressor_expected_failed_checks(estimator):
         ),
         RevINRegressor(Ridge(), passthrough=[-1], channel_independent=True),
         RevINRegressor(Ridge(fit_intercept=False), verbose=1),
+        RevINRegressor(window_weights="scale_free", window_statistics=True),
+        RevINRegressor(
+            Ridge(),
+            n_variates=2,
+            target_variates=[1],
+            channel_independent=True,
+            window_weights="scale_free",
+            window_statistics=True,
+        ),
     ],
     expected_failed_checks=_regressor_expected_failed_checks,
 )

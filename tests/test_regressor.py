@@ -1094,6 +1094,178 @@ def test_revin_regressor_scale_beats_uniform_on_a_slice_of_etth2():
     assert errors["scale"] < naive_error
 
 
+# ------------------------- scale-free window weights and window statistics (issue 23)
+
+
+def _series_steps_by_loop(X, groups):
+    """Each window's series' mean |first difference|, averaged over its windows."""
+    per_series = {}
+    for row, group in zip(X, groups, strict=True):
+        step = sum(abs(row[k + 1] - row[k]) for k in range(len(row) - 1)) / (
+            len(row) - 1
+        )
+        per_series.setdefault(group, []).append(step)
+    return np.array([np.mean(per_series[group]) for group in groups])
+
+
+def _two_series_panel(rng, factor=1.0, shift=0.0):
+    X1, Y1 = make_windows(trending_series(rng, 80, 1), 12, 4)
+    X2, Y2 = make_windows(trending_series(rng, 80, 1), 12, 4)
+    X = np.vstack([X1, factor * X2 + shift])
+    Y = np.vstack([Y1, factor * Y2 + shift])
+    groups = np.repeat(["first", "second"], [len(X1), len(X2)])
+    return X, Y, groups
+
+
+@pytest.mark.parametrize("gamma", [1.0, -2.5])
+def test_revin_regressor_scale_free_weights_divide_by_the_series_step(
+    global_random_seed, gamma
+):
+    """Check "scale_free": (scale / (|gamma| * series' mean |step|)) ** 2, mean one."""
+    rng = np.random.RandomState(global_random_seed)
+    X, Y, groups = _two_series_panel(rng, factor=40.0, shift=7.0)
+    model = RevINRegressor(
+        WeightRecordingRidge(),
+        revin=RevINTransformer(gamma=[gamma]),
+        window_weights="scale_free",
+    ).fit(X, Y, groups=groups)
+    _, scale = numpy_statistics(X, 1)
+    expected = (scale[:, 0] / (abs(gamma) * _series_steps_by_loop(X, groups))) ** 2
+    assert_allclose(model.regressor_.seen_sample_weight_, expected / expected.mean())
+    assert model.window_weights_ == "scale_free"
+
+
+def test_revin_regressor_scale_free_without_groups_is_scale(global_random_seed):
+    """Check that one series (no groups) keeps the weights and forecasts of "scale"."""
+    rng = np.random.RandomState(global_random_seed)
+    X, Y = make_windows(trending_series(rng, 100, 2), 10, 3)
+    fitted = {
+        weights: RevINRegressor(
+            WeightRecordingRidge(), n_variates=2, window_weights=weights
+        ).fit(X, Y)
+        for weights in ("scale", "scale_free", "auto")
+    }
+    for weights in ("scale_free", "auto"):
+        for ours, reference in zip(
+            fitted[weights].regressors_, fitted["scale"].regressors_, strict=True
+        ):
+            assert_allclose(ours.seen_sample_weight_, reference.seen_sample_weight_)
+        assert_allclose(fitted[weights].predict(X), fitted["scale"].predict(X))
+    assert fitted["auto"].window_weights_ == "scale"
+
+
+def test_revin_regressor_auto_with_groups_is_scale_free(global_random_seed):
+    """Check that "auto" weighs by series when fit is given groups."""
+    rng = np.random.RandomState(global_random_seed)
+    X, Y, groups = _two_series_panel(rng, factor=1000.0)
+    auto = RevINRegressor(Ridge()).fit(X, Y, groups=groups)
+    scale_free = RevINRegressor(Ridge(), window_weights="scale_free")
+    assert auto.window_weights_ == "scale_free"
+    assert_allclose(auto.predict(X), scale_free.fit(X, Y, groups=groups).predict(X))
+    knn = RevINRegressor(KNeighborsRegressor()).fit(X, Y, groups=groups)
+    assert knn.window_weights_ == "uniform"
+
+
+@given(st.floats(1e-2, 1e4), st.floats(-1e4, 1e4))
+@settings(max_examples=25)
+def test_revin_regressor_scale_free_fit_ignores_the_level_of_each_series(factor, shift):
+    """Check that rescaling one series of a panel leaves the other's forecast.
+
+    Multiplying the second series by ``factor`` and shifting it changes
+    nothing in normalized space nor in its "scale_free" weights, so the first
+    series' forecast stays.
+    """
+    rng = np.random.RandomState(0)
+    X, Y, groups = _two_series_panel(rng)
+    moved_X, moved_Y, _ = _two_series_panel(np.random.RandomState(0), factor, shift)
+    first = groups == "first"
+    model = RevINRegressor(Ridge(alpha=1.0), window_weights="scale_free")
+    reference = model.fit(X, Y, groups=groups).predict(X[first])
+    moved = clone(model).fit(moved_X, moved_Y, groups=groups).predict(X[first])
+    assert_allclose(moved, reference, rtol=1e-6, atol=1e-6 * np.abs(reference).max())
+
+
+def test_revin_regressor_scale_weights_let_the_highest_series_dominate():
+    """Check the problem "scale_free" solves: with "scale", a series 1,000 times
+    higher changes the other series' forecast."""
+    rng = np.random.RandomState(0)
+    X, Y, groups = _two_series_panel(rng)
+    moved_X, moved_Y, _ = _two_series_panel(np.random.RandomState(0), 1000.0)
+    first = groups == "first"
+    model = RevINRegressor(Ridge(alpha=1.0), window_weights="scale")
+    reference = model.fit(X, Y).predict(X[first])
+    moved = clone(model).fit(moved_X, moved_Y).predict(X[first])
+    assert not np.allclose(moved, reference, rtol=1e-3)
+
+
+def test_revin_regressor_scale_free_gives_a_constant_series_finite_weights():
+    """Check the floor: a series that never moves has finite weights."""
+    X = np.vstack([np.full((3, 8), 3.0), np.sin(np.arange(24.0)).reshape(3, 8)])
+    groups = [0, 0, 0, 1, 1, 1]
+    model = RevINRegressor(WeightRecordingRidge(), window_weights="scale_free")
+    seen = model.fit(X, np.arange(6.0), groups=groups).regressor_.seen_sample_weight_
+    assert np.all(np.isfinite(seen))
+    assert np.all(seen > 0)
+
+
+def test_revin_regressor_groups_of_the_wrong_shape_is_an_error():
+    """Check that groups must hold one id per window."""
+    X, Y = make_windows(np.arange(40.0), 5, 1)
+    with pytest.raises(
+        ValueError, match=r"one series id per window of X: shape \(35,\)"
+    ):
+        RevINRegressor().fit(X, Y, groups=np.zeros(3))
+
+
+def test_revin_regressor_scale_free_needs_sample_weight():
+    """Check that "scale_free" with a regressor without sample_weight says so."""
+    X, Y = make_windows(np.arange(40.0), 5, 1)
+    with pytest.raises(ValueError, match=r"window_weights='scale_free'.*KNeighbors"):
+        RevINRegressor(KNeighborsRegressor(), window_weights="scale_free").fit(X, Y)
+
+
+@pytest.mark.parametrize("channel_independent", [False, True])
+def test_revin_regressor_window_statistics_are_extra_features(
+    global_random_seed, channel_independent
+):
+    """Check window_statistics: each row ends with its window's mean and scale."""
+    rng = np.random.RandomState(global_random_seed)
+    X, Y = make_windows(trending_series(rng, 60, 2), 6, 2)
+
+    class InputRecordingRidge(Ridge):
+        def fit(self, X, y, sample_weight=None):
+            self.seen_X_ = X
+            return super().fit(X, y, sample_weight=sample_weight)
+
+        def predict(self, X):
+            self.predicted_X_ = X
+            return super().predict(X)
+
+    model = RevINRegressor(
+        InputRecordingRidge(),
+        n_variates=2,
+        channel_independent=channel_independent,
+        window_statistics=True,
+    ).fit(X, Y)
+    plain = RevINRegressor(
+        Ridge(), n_variates=2, channel_independent=channel_independent
+    ).fit(X, Y)
+    mean, scale = numpy_statistics(X, 2)
+    seen = model.regressors_[0].seen_X_
+    if channel_independent:
+        expected = np.stack([mean.ravel(), scale.ravel()], axis=1)
+    else:
+        expected = np.hstack([mean, scale])
+    assert_allclose(seen[:, -2:] if channel_independent else seen[:, -4:], expected)
+    n_plain = plain.regressors_[0].n_features_in_
+    assert seen.shape[1] == n_plain + expected.shape[1]
+    model.predict(X[:5])
+    assert_allclose(
+        model.regressors_[0].predicted_X_,
+        seen[: len(model.regressors_[0].predicted_X_)],
+    )
+
+
 # ---------------------------------------- layouts from names, passthrough, routing
 
 
@@ -1197,7 +1369,9 @@ def test_revin_regressor_passthrough_equals_hand_built_model():
     reference = LinearRegression().fit(Z, ((y - mean) / scale)[:, 0])
     # Normalized windows sum to zero: the coefficients are not identifiable
     # (LinearRegression's null direction is rounding noise), its fit on Z is.
-    assert_allclose(model.regressor_.predict(Z), reference.predict(Z), rtol=1e-9)
+    assert_allclose(
+        model.regressor_.predict(Z), reference.predict(Z), rtol=1e-9, atol=1e-10
+    )
     expected = reference.predict(Z) * scale[:, 0] + mean[:, 0]
     assert_allclose(model.predict(X), expected, rtol=1e-9)
 
