@@ -112,7 +112,9 @@ def main(argv=None):
         airline = pd.read_csv(args.airline_csv).iloc[:, -1].astype(float)
         table["airline"] = scores(airline, 24, 12)
     frame = pd.DataFrame(table)
-    print(frame.to_string(float_format=lambda v: f"{v:,.3f}" if v < 100 else f"{v:,.0f}"))
+    print(
+        frame.to_string(float_format=lambda v: f"{v:,.3f}" if v < 100 else f"{v:,.0f}")
+    )
 
 
 if __name__ == "__main__":
