@@ -419,9 +419,21 @@ def plot(cells: list[dict], measured: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plt.rcParams.update(
+        {
+            "font.size": 12,
+            "axes.titlesize": 14,
+            "axes.labelsize": 12,
+            "legend.fontsize": 11,
+        }
+    )
     names = sorted({cell["dataset"] for cell in cells})
-    figure, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.5))
-    axes = np.atleast_1d(axes)
+    # Wide panels for a page 1280 px wide, and the legend under them, off the
+    # lines.
+    figure, axes = plt.subplots(
+        1, len(names), figsize=(6.5 * len(names), 5.2), squeeze=False
+    )
+    axes = axes[0]
     for axis, dataset in zip(axes, names, strict=True):
         own = [c for c in cells if c["dataset"] == dataset]
         horizons = [c["horizon"] for c in own]
@@ -440,12 +452,19 @@ def plot(cells: list[dict], measured: dict, path: Path) -> None:
         axis.set_yscale("log")
         axis.set_xticks(horizons)
         axis.set_xlabel("horizon (hours)")
-        axis.set_ylabel("test MSE (standardized), RLinear's evaluation")
-        axis.set_title(dataset)
+        axis.set_ylabel("test MSE (standardized)")
+        axis.set_title(f"{dataset}, RLinear's evaluation")
         axis.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=7, loc="upper left")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=2,
+        frameon=False,
+    )
+    figure.tight_layout(rect=(0, 0.22, 1, 1))
+    figure.savefig(path, dpi=130)
     plt.close(figure)
 
 
@@ -466,7 +485,16 @@ def main(argv: list[str] | None = None) -> None:
         help="directory holding ETTh1.csv and ETTh2.csv (default: "
         f"{DEFAULT_DATA_DIR}); the files: {ETT_SOURCE}",
     )
+    parser.add_argument(
+        "--plot-only",
+        action="store_true",
+        help="redraw bench_ltsf.png from the bench_ltsf.json in --out-dir; no fit",
+    )
     args = parser.parse_args(argv)
+    if args.plot_only:
+        saved = json.loads((args.out_dir / "bench_ltsf.json").read_text())
+        plot(saved["cells"], saved["rlinear_measured"], args.out_dir / "bench_ltsf.png")
+        return
     seq_len = 48 if args.quick else SEQ_LEN
     datasets = args.datasets or (["ETTh2"] if args.quick else list(BATCH_SIZE))
     horizons = args.horizons or ([12] if args.quick else list(HORIZONS))

@@ -108,6 +108,7 @@ html_sidebars = {
         "install",
         "getting_started",
         "benchmarks",
+        "ltsf_benchmark",
         "faq",
         "related",
         "citing",
