@@ -4,13 +4,21 @@ Run by hand, never as a test::
 
     python benchmarks/bench_ltsf.py            # all 8 cells, a few minutes
     python benchmarks/bench_ltsf.py --quick    # ETTh2, 48 in, 12 out, 2000 windows
+    python benchmarks/bench_ltsf.py --data-dir DIR   # ETTh1.csv, ETTh2.csv in DIR
+
+The data are not part of the project: ``ETTh1.csv`` and ``ETTh2.csv`` are the
+files ``ETT-small/ETTh1.csv`` and ``ETT-small/ETTh2.csv`` of the public
+repository https://github.com/zhouhaoyi/ETDataset (CC BY-ND 4.0; Zhou et al.,
+"Informer", AAAI 2021). Download them into a directory and pass it as
+``--data-dir``; the default is ``../shared/data`` beside the clone, where the
+project's CI keeps them.
 
 The protocol is that of the long-horizon forecasting papers, as RLinear's own
 code (plumprc/RTSF, ``data_provider/data_loader.py``, ``Dataset_ETT_hour``)
 implements it:
 
-- the 7 variates of ETTh1 / ETTh2 (ETT-small of zhouhaoyi/ETDataset, under
-  ``benchmarks/data``), hourly;
+- the 7 variates of ETTh1 / ETTh2 (ETT-small of zhouhaoyi/ETDataset), hourly,
+  read from ``--data-dir`` (default ``../shared/data`` beside the clone);
 - 12 / 4 / 4 months of 30 days for train / validation / test, each part but
   the first starting ``seq_len`` steps early, so that its first window's input
   lies in the previous part: ``border1s = [0, 12*30*24 - seq_len,
@@ -62,7 +70,12 @@ from bench_revin import RESULTS, describe_machine, machine_info
 
 from sklearn_revin import RevINRegressor, make_windows
 
-DATA = Path(__file__).resolve().parent / "data"
+# Public data beside the clone, never inside the project.
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+ETT_SOURCE = (
+    "ETT-small/ETTh1.csv and ETT-small/ETTh2.csv of "
+    "https://github.com/zhouhaoyi/ETDataset (CC BY-ND 4.0)"
+)
 SEQ_LEN = 336
 HORIZONS = (96, 192, 336, 720)
 # RLinear's batch size per data set (RTSF's script.md); its test loader drops
@@ -80,13 +93,30 @@ DEFAULTS = "RevINRegressor(Ridge(), channel_independent=True)"
 TARGET_RATIO = 1.02
 
 
-def load_parts(name: str, seq_len: int) -> dict[str, np.ndarray]:
+def find_data(data_dir: Path | None, names: list[str]) -> Path:
+    """Return the directory that holds ``<name>.csv`` for every name.
+
+    Exits with a message that says where to get the files when one is missing.
+    """
+    directory = DEFAULT_DATA_DIR if data_dir is None else data_dir
+    missing = [name for name in names if not (directory / f"{name}.csv").is_file()]
+    if missing:
+        files = ", ".join(f"{name}.csv" for name in missing)
+        raise SystemExit(
+            f"{files} not found in {directory}. Download {ETT_SOURCE} into a "
+            "directory and pass it as --data-dir DIR (the default, "
+            f"{DEFAULT_DATA_DIR}, is where the project's CI keeps them)."
+        )
+    return directory
+
+
+def load_parts(name: str, seq_len: int, data_dir: Path) -> dict[str, np.ndarray]:
     """Return the standardized train, val and test parts of ETTh1 or ETTh2.
 
     As ``Dataset_ETT_hour.__read_data__`` of RTSF with ``features="M"``: all
     columns but the date, a StandardScaler fitted on the training rows.
     """
-    frame = pd.read_csv(DATA / f"{name}.csv")
+    frame = pd.read_csv(data_dir / f"{name}.csv")
     values = frame.iloc[:, 1:].to_numpy(dtype=np.float64)
     month = 30 * 24
     border1s = [0, 12 * month - seq_len, 12 * month + 4 * month - seq_len]
@@ -389,9 +419,21 @@ def plot(cells: list[dict], measured: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plt.rcParams.update(
+        {
+            "font.size": 12,
+            "axes.titlesize": 14,
+            "axes.labelsize": 12,
+            "legend.fontsize": 11,
+        }
+    )
     names = sorted({cell["dataset"] for cell in cells})
-    figure, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.5))
-    axes = np.atleast_1d(axes)
+    # Wide panels for a page 1280 px wide, and the legend under them, off the
+    # lines.
+    figure, axes = plt.subplots(
+        1, len(names), figsize=(6.5 * len(names), 5.2), squeeze=False
+    )
+    axes = axes[0]
     for axis, dataset in zip(axes, names, strict=True):
         own = [c for c in cells if c["dataset"] == dataset]
         horizons = [c["horizon"] for c in own]
@@ -410,12 +452,19 @@ def plot(cells: list[dict], measured: dict, path: Path) -> None:
         axis.set_yscale("log")
         axis.set_xticks(horizons)
         axis.set_xlabel("horizon (hours)")
-        axis.set_ylabel("test MSE (standardized), RLinear's evaluation")
-        axis.set_title(dataset)
+        axis.set_ylabel("test MSE (standardized)")
+        axis.set_title(f"{dataset}, RLinear's evaluation")
         axis.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=7, loc="upper left")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=2,
+        frameon=False,
+    )
+    figure.tight_layout(rect=(0, 0.22, 1, 1))
+    figure.savefig(path, dpi=130)
     plt.close(figure)
 
 
@@ -429,15 +478,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--datasets", nargs="*", default=None)
     parser.add_argument("--horizons", nargs="*", type=int, default=None)
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="directory holding ETTh1.csv and ETTh2.csv (default: "
+        f"{DEFAULT_DATA_DIR}); the files: {ETT_SOURCE}",
+    )
+    parser.add_argument(
+        "--plot-only",
+        action="store_true",
+        help="redraw bench_ltsf.png from the bench_ltsf.json in --out-dir; no fit",
+    )
     args = parser.parse_args(argv)
+    if args.plot_only:
+        saved = json.loads((args.out_dir / "bench_ltsf.json").read_text())
+        plot(saved["cells"], saved["rlinear_measured"], args.out_dir / "bench_ltsf.png")
+        return
     seq_len = 48 if args.quick else SEQ_LEN
     datasets = args.datasets or (["ETTh2"] if args.quick else list(BATCH_SIZE))
     horizons = args.horizons or ([12] if args.quick else list(HORIZONS))
 
+    data_dir = find_data(args.data_dir, datasets)
     machine = machine_info()
     cells = []
     for name in datasets:
-        parts = load_parts(name, seq_len)
+        parts = load_parts(name, seq_len, data_dir)
         for horizon in horizons:
             cells.append(
                 run_cell(

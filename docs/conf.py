@@ -108,6 +108,7 @@ html_sidebars = {
         "install",
         "getting_started",
         "benchmarks",
+        "ltsf_benchmark",
         "faq",
         "related",
         "citing",
@@ -122,7 +123,7 @@ html_sidebars = {
 warnings.filterwarnings("ignore", category=UserWarning, module="matplotlib")
 
 
-# -- The two commands, taken from README.md ----------------------------------
+# -- The torch step and the two commands, taken from README.md ---------------
 # README.md is the source of truth for them (CI runs its test command), so the
 # getting-started page includes them from there instead of a second copy.
 
@@ -131,7 +132,7 @@ def _write_readme_commands():
     readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
     target = DOCS / "generated" / "readme"
     target.mkdir(parents=True, exist_ok=True)
-    for marker in ("demo-command", "test-command"):
+    for marker in ("torch-command", "demo-command", "test-command"):
         found = re.search(
             rf"<!-- {marker} -->\s*```\w*\n(.*?)\n```", readme, flags=re.DOTALL
         )

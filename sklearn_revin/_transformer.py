@@ -119,7 +119,9 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Number of variates in each window. For 2-D ``X`` of shape
         ``(n_instances, n_variates * n_steps)`` the columns are variate-major:
         the first ``n_steps`` columns are variate 0, the next variate 1, and so
-        on; ``None`` means one variate. For 3-D ``X`` of shape
+        on; ``None`` reads it from column names in the layout of
+        :func:`make_windows` (``name[t-k]``) where ``X`` has them, else means
+        one variate. For 3-D ``X`` of shape
         ``(n_instances, n_variates, n_steps)``, ``None`` takes the middle axis,
         and a number must match it.
     gamma : array-like of shape (n_variates,), default=None

@@ -324,6 +324,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    try:
+        import pandas  # noqa: F401  (the shipped series load as pandas)
+    except ImportError:
+        parser.exit(
+            2,
+            "The demo needs pandas (the shipped series load as pandas), which "
+            "a plain install does not bring: pip install \".[demo]\" from a "
+            "clone of sklearn-revin, or pip install pandas.\n",
+        )
 
     names = list(dict.fromkeys(args.dataset)) if args.dataset else list(CASES)
     progress = not args.quiet and sys.stderr.isatty()

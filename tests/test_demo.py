@@ -125,6 +125,18 @@ def test_demo_unknown_dataset_is_a_usage_error(capsys):
     assert "invalid choice: 'airline'" in capsys.readouterr().err
 
 
+def test_demo_without_pandas_says_which_extra_in_one_line(monkeypatch, capsys):
+    """Check a plain install: one line naming the demo extra, not a traceback."""
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas fails
+    with pytest.raises(SystemExit) as excinfo:
+        demo.main(["--quick", "--quiet"])
+    assert excinfo.value.code == 2
+    message = capsys.readouterr().err
+    assert message.count("\n") == 1
+    assert 'pip install ".[demo]"' in message
+    assert "Traceback" not in message
+
+
 def test_demo_runs_as_a_module():
     """Check that ``python -m sklearn_revin.demo`` reaches main (here with --help)."""
     completed = subprocess.run(
