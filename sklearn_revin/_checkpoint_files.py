@@ -26,7 +26,6 @@ converts are ever read.
 from __future__ import annotations
 
 import _compat_pickle
-import mmap
 import os
 import pickle
 import re
@@ -44,6 +43,7 @@ from ._pickle_scan import (
     WORK_FLOOR,
     WORK_PER_BYTE,
     PickleTooCostly,
+    PickleTruncated,
     PickleUnsupported,
     scan_pickle,
 )
@@ -459,12 +459,23 @@ def _check_zip_sizes(path: str, members) -> None:
 
 def _read_legacy(path: str, source: str, descriptor: int, size: int):
     """Read a legacy torch file: pickles (magic, protocol, system, object, keys)."""
-    with mmap.mmap(descriptor, size, access=mmap.ACCESS_READ) as data:
-        position, scans = 0, []
-        while position < size and data[position] == 0x80 and len(scans) < 5:
-            scan = _scan(path, data, size, start=position)
-            scans.append(scan)
-            position = scan.end
+    # The pickles come first: read as much of the file as they need (doubling,
+    # up to MAX_READ_BYTES), never mapped (a file truncated meanwhile would
+    # kill the process with SIGBUS).
+    read = min(size, 2**20)
+    while True:
+        data = _pread(descriptor, read, 0, path)
+        try:
+            scans = _scan_legacy(path, data, size)
+            break
+        except PickleTruncated:
+            if len(data) >= min(size, MAX_READ_BYTES):
+                raise ValueError(
+                    f"Could not read {path!r} as a torch checkpoint: its "
+                    f"pickle is truncated or longer than {MAX_READ_BYTES} "
+                    "bytes."
+                ) from None
+            read = min(2 * read, size, MAX_READ_BYTES)
     declared = sum(scan.storage_bytes for scan in scans)
     if declared > size:
         raise ValueError(
@@ -476,10 +487,24 @@ def _read_legacy(path: str, source: str, descriptor: int, size: int):
     return CheckpointFile(path, _torch_load(path, source, mmap=False, kinds={}), {})
 
 
+def _scan_legacy(path: str, data: bytes, size: int) -> list:
+    position, scans = 0, []
+    while position < len(data) and data[position] == 0x80 and len(scans) < 5:
+        scans.append(_scan(path, data, size, start=position))
+        position = scans[-1].end
+    return scans
+
+
 def _scan(path: str, data, size: int, start: int = 0):
     budget = MEMORY_PER_BYTE * size + MEMORY_FLOOR
     try:
         return scan_pickle(data, start, memory_budget=budget)
+    except PickleTruncated:
+        if len(data) < size:
+            raise  # more of the file is needed
+        raise ValueError(
+            f"Could not read {path!r} as a torch checkpoint: its pickle is truncated."
+        ) from None
     except PickleUnsupported as exc:
         raise ValueError(_refusal(path, str(exc))) from None
     except PickleTooCostly as exc:
