@@ -2196,3 +2196,32 @@ def test_checkpoint_fitted_outputs_survive_the_file(
             os.unlink(path)
 
         assert_array_equal(outputs(X), before)
+
+
+def test_checkpoint_legacy_storage_larger_than_the_file_is_refused(tmp_path):
+    """Check a legacy file declaring a 4 GiB storage in 1 KB is refused unallocated.
+
+    torch's legacy reader allocates each storage at its declared size before
+    reading its bytes from the file.
+    """
+    buffer = io.BytesIO()
+    torch.save(
+        {"revin.gamma": torch.ones(3, 1), "revin.beta": torch.ones(3, 1)},
+        buffer,
+        _use_new_zipfile_serialization=False,
+    )
+    data, count = re.subn(
+        rb"(X\x03\x00\x00\x00cpuq.)K\x03",
+        lambda found: found.group(1) + b"J" + (2**30).to_bytes(4, "little"),
+        buffer.getvalue(),
+        count=1,
+        flags=re.DOTALL,
+    )
+    assert count == 1
+    path = tmp_path / "legacy.pt"
+    path.write_bytes(data)
+
+    before = _peak_rss_mib()
+    with pytest.raises(ValueError, match=r"legacy.pt.*storages declare 42949673\d\d bytes"):
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+    assert _peak_rss_mib() - before < 256
