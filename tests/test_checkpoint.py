@@ -2222,6 +2222,8 @@ def test_checkpoint_legacy_storage_larger_than_the_file_is_refused(tmp_path):
     path.write_bytes(data)
 
     before = _peak_rss_mib()
-    with pytest.raises(ValueError, match=r"legacy.pt.*storages declare 42949673\d\d bytes"):
+    with pytest.raises(
+        ValueError, match=r"legacy.pt.*storages declare 42949673\d\d bytes"
+    ):
         RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
     assert _peak_rss_mib() - before < 256
