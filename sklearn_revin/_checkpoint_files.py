@@ -42,6 +42,7 @@ from ._pickle_scan import (
     MEMORY_PER_BYTE,
     WORK_FLOOR,
     WORK_PER_BYTE,
+    PickleScan,
     PickleTooCostly,
     PickleTruncated,
     PickleUnsupported,
@@ -396,10 +397,19 @@ def _read_torch_zip(path: str, source: str, descriptor: int, size: int):
         with zipfile.ZipFile(source) as archive:
             members = archive.infolist()
             _check_zip_sizes(path, members)
+            # torch reads <archive>/data.pkl, the archive named by the first
+            # member: every member named so is scanned, whichever torch takes.
             pickles = [m for m in members if m.filename.endswith("data.pkl")]
-            data = archive.read(pickles[0]) if pickles else b""
+            scan, size = PickleScan(), 0
+            for member in pickles:
+                data = archive.read(member)
+                size += len(data)
+                _merge(scan, _scan(path, data, len(data)))
+                del data
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        if isinstance(exc, ValueError) and str(exc).startswith("Refused"):
+        if isinstance(exc, ValueError) and str(exc).startswith(
+            ("Refused", "Could not")
+        ):
             raise
         raise ValueError(
             f"Could not read {path!r} as a torch checkpoint: a damaged zip "
@@ -410,12 +420,20 @@ def _read_torch_zip(path: str, source: str, descriptor: int, size: int):
             f"Could not read {path!r} as a torch checkpoint: its zip archive "
             "holds no data.pkl, which torch.save always writes."
         )
-    scan = _scan(path, data, len(data))
     compressed = any(m.compress_type != zipfile.ZIP_STORED for m in members)
     # torch counts the names registered by a load in another thread as
     # allowed: the names are listed under the lock the load holds.
     with _LOAD_LOCK:
-        return _load_torch_zip(path, source, scan, len(data), compressed)
+        return _load_torch_zip(path, source, scan, size, compressed)
+
+
+def _merge(scan, other) -> None:
+    scan.names |= other.names
+    for name, kind in other.kinds.items():
+        scan.kinds.setdefault(name, kind)
+    scan.memory += other.memory
+    scan.lookups += other.lookups
+    scan.storage_bytes += other.storage_bytes
 
 
 def _load_torch_zip(path, source, scan, size, compressed) -> CheckpointFile:

@@ -2227,3 +2227,22 @@ def test_checkpoint_legacy_storage_larger_than_the_file_is_refused(tmp_path):
     ):
         RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
     assert _peak_rss_mib() - before < 256
+
+
+def test_checkpoint_every_pickle_of_a_zip_is_scanned(tmp_path):
+    """Check a flood hidden in a second data.pkl, behind a benign one, is refused."""
+    path = tmp_path / "two.pt"
+    torch.save({"revin.gamma": torch.ones(3, 1)}, path)
+    with zipfile.ZipFile(path) as archive:
+        members = {m.filename: archive.read(m) for m in archive.infolist()}
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(
+            "benign/data.pkl",
+            next(data for name, data in members.items() if name.endswith("data.pkl")),
+        )
+        for name, data in members.items():
+            flood = b"\x80\x02" + b"\x8f" * 2**20 + b"."
+            archive.writestr(name, flood if name.endswith("data.pkl") else data)
+
+    with pytest.raises(ValueError, match=r"two.pt.*would allocate more than"):
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
