@@ -16,11 +16,18 @@ load while nothing of the named classes is imported or run. A name that is
 not a plain class (``posix.system``, ``builtins.eval``, ``io.open``) or that
 comes from a module that runs commands or code is refused, with the reason.
 
-Memory. What is read into memory is checked against :data:`MAX_READ_BYTES`
-first: the pickle of a zip archive, its compressed members (``torch.save``
-never compresses) and a safetensors header. Stored tensors are mapped from the
-file (``mmap=True``, safetensors' lazy reads), so only the entries the caller
-converts are ever read.
+Cost. A path is opened once, checked on the open descriptor, and read
+through it (or ``/proc/self/fd/<n>``), so that a name swapped after the check
+is never reopened. Before anything is built: the zip's member count (its end
+record), the sizes of its pickle and compressed members against
+:data:`MAX_READ_BYTES`, a safetensors header against
+:data:`MAX_SAFETENSORS_HEADER_BYTES`, and the pickle's opcodes by a linear
+pre-scan (:mod:`sklearn_revin._pickle_scan`) against memory and work budgets
+proportional to its size; the scan also tells which classes are filled like
+dicts or lists, so that one ``torch.load`` suffices. Loads hold a lock:
+torch's allowed globals are one registry for the process. Stored tensors are
+mapped from the file (``mmap=True``, safetensors' lazy reads), so only the
+entries the caller converts are ever read; the caller copies them.
 """
 
 from __future__ import annotations
