@@ -16,17 +16,23 @@ load while nothing of the named classes is imported or run. A name that is
 not a plain class (``posix.system``, ``builtins.eval``, ``io.open``) or that
 comes from a module that runs commands or code is refused, with the reason.
 
-Memory. What is read into memory is checked against :data:`MAX_READ_BYTES`
-first: the pickle of a zip archive, its compressed members (``torch.save``
-never compresses) and a safetensors header. Stored tensors are mapped from the
-file (``mmap=True``, safetensors' lazy reads), so only the entries the caller
-converts are ever read.
+Cost. A path is opened once, checked on the open descriptor, and read
+through it (or ``/proc/self/fd/<n>``), so that a name swapped after the check
+is never reopened. Before anything is built: the zip's member count (its end
+record), the sizes of its pickle and compressed members against
+:data:`MAX_READ_BYTES`, a safetensors header against
+:data:`MAX_SAFETENSORS_HEADER_BYTES`, and the pickle's opcodes by a linear
+pre-scan (:mod:`sklearn_revin._pickle_scan`) against memory and work budgets
+proportional to its size; the scan also tells which classes are filled like
+dicts or lists, so that one ``torch.load`` suffices. Loads hold a lock:
+torch's allowed globals are one registry for the process. Stored tensors are
+mapped from the file (``mmap=True``, safetensors' lazy reads), so only the
+entries the caller converts are ever read; the caller copies them.
 """
 
 from __future__ import annotations
 
 import _compat_pickle
-import mmap
 import os
 import pickle
 import re
@@ -43,7 +49,9 @@ from ._pickle_scan import (
     MEMORY_PER_BYTE,
     WORK_FLOOR,
     WORK_PER_BYTE,
+    PickleScan,
     PickleTooCostly,
+    PickleTruncated,
     PickleUnsupported,
     scan_pickle,
 )
@@ -396,10 +404,19 @@ def _read_torch_zip(path: str, source: str, descriptor: int, size: int):
         with zipfile.ZipFile(source) as archive:
             members = archive.infolist()
             _check_zip_sizes(path, members)
+            # torch reads <archive>/data.pkl, the archive named by the first
+            # member: every member named so is scanned, whichever torch takes.
             pickles = [m for m in members if m.filename.endswith("data.pkl")]
-            data = archive.read(pickles[0]) if pickles else b""
+            scan, size = PickleScan(), 0
+            for member in pickles:
+                data = archive.read(member)
+                size += len(data)
+                _merge(scan, _scan(path, data, len(data)))
+                del data
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        if isinstance(exc, ValueError) and str(exc).startswith("Refused"):
+        if isinstance(exc, ValueError) and str(exc).startswith(
+            ("Refused", "Could not")
+        ):
             raise
         raise ValueError(
             f"Could not read {path!r} as a torch checkpoint: a damaged zip "
@@ -410,12 +427,20 @@ def _read_torch_zip(path: str, source: str, descriptor: int, size: int):
             f"Could not read {path!r} as a torch checkpoint: its zip archive "
             "holds no data.pkl, which torch.save always writes."
         )
-    scan = _scan(path, data, len(data))
     compressed = any(m.compress_type != zipfile.ZIP_STORED for m in members)
     # torch counts the names registered by a load in another thread as
     # allowed: the names are listed under the lock the load holds.
     with _LOAD_LOCK:
-        return _load_torch_zip(path, source, scan, len(data), compressed)
+        return _load_torch_zip(path, source, scan, size, compressed)
+
+
+def _merge(scan, other) -> None:
+    scan.names |= other.names
+    for name, kind in other.kinds.items():
+        scan.kinds.setdefault(name, kind)
+    scan.memory += other.memory
+    scan.lookups += other.lookups
+    scan.storage_bytes += other.storage_bytes
 
 
 def _load_torch_zip(path, source, scan, size, compressed) -> CheckpointFile:
@@ -459,12 +484,23 @@ def _check_zip_sizes(path: str, members) -> None:
 
 def _read_legacy(path: str, source: str, descriptor: int, size: int):
     """Read a legacy torch file: pickles (magic, protocol, system, object, keys)."""
-    with mmap.mmap(descriptor, size, access=mmap.ACCESS_READ) as data:
-        position, scans = 0, []
-        while position < size and data[position] == 0x80 and len(scans) < 5:
-            scan = _scan(path, data, size, start=position)
-            scans.append(scan)
-            position = scan.end
+    # The pickles come first: read as much of the file as they need (doubling,
+    # up to MAX_READ_BYTES), never mapped (a file truncated meanwhile would
+    # kill the process with SIGBUS).
+    read = min(size, 2**20)
+    while True:
+        data = _pread(descriptor, read, 0, path)
+        try:
+            scans = _scan_legacy(path, data, size)
+            break
+        except PickleTruncated:
+            if len(data) >= min(size, MAX_READ_BYTES):
+                raise ValueError(
+                    f"Could not read {path!r} as a torch checkpoint: its "
+                    f"pickle is truncated or longer than {MAX_READ_BYTES} "
+                    "bytes."
+                ) from None
+            read = min(2 * read, size, MAX_READ_BYTES)
     declared = sum(scan.storage_bytes for scan in scans)
     if declared > size:
         raise ValueError(
@@ -476,10 +512,24 @@ def _read_legacy(path: str, source: str, descriptor: int, size: int):
     return CheckpointFile(path, _torch_load(path, source, mmap=False, kinds={}), {})
 
 
+def _scan_legacy(path: str, data: bytes, size: int) -> list:
+    position, scans = 0, []
+    while position < len(data) and data[position] == 0x80 and len(scans) < 5:
+        scans.append(_scan(path, data, size, start=position))
+        position = scans[-1].end
+    return scans
+
+
 def _scan(path: str, data, size: int, start: int = 0):
     budget = MEMORY_PER_BYTE * size + MEMORY_FLOOR
     try:
         return scan_pickle(data, start, memory_budget=budget)
+    except PickleTruncated:
+        if len(data) < size:
+            raise  # more of the file is needed
+        raise ValueError(
+            f"Could not read {path!r} as a torch checkpoint: its pickle is truncated."
+        ) from None
     except PickleUnsupported as exc:
         raise ValueError(_refusal(path, str(exc))) from None
     except PickleTooCostly as exc:

@@ -34,6 +34,7 @@ __all__ = [
     "WORK_PER_BYTE",
     "PickleScan",
     "PickleTooCostly",
+    "PickleTruncated",
     "PickleUnsupported",
     "scan_pickle",
 ]
@@ -69,6 +70,10 @@ _LARGEST_ITEMSIZE = 16
 
 class PickleTooCostly(ValueError):
     """A pickle whose loading would exceed a budget, or that torch would refuse."""
+
+
+class PickleTruncated(PickleTooCostly):
+    """A pickle that ends before its STOP opcode (or the bytes given do)."""
 
 
 class PickleUnsupported(PickleTooCostly):
@@ -171,7 +176,7 @@ def scan_pickle(
 
     def need(count: int) -> None:
         if position + count > size:
-            raise PickleTooCostly(
+            raise PickleTruncated(
                 f"the pickle is truncated at byte {position} (it needs {count} more)"
             )
 

@@ -1793,15 +1793,15 @@ def test_checkpoint_expanded_tensor_is_refused_before_conversion(tmp_path):
 def test_checkpoint_shared_reference_dicts_are_searched_once(tmp_path):
     """Check dicts sharing their values cost their size, not their paths (case 4).
 
-    Six levels of 60 keys all pointing at the level below: 60**6 paths,
-    which the search without a visited set would walk.
+    Five levels of 200 keys all pointing at the level below: the search,
+    four levels deep, would walk 200**4 paths without a visited set.
     """
     level = {"leaf": 1.0}
-    for _ in range(6):
-        level = {f"k{i}": level for i in range(60)}
+    for _ in range(5):
+        level = {f"k{i}": level for i in range(200)}
     path = tmp_path / "dag.pt"
     torch.save({"model": level, "optimizer": level}, path)
-    assert os.path.getsize(path) < 16_000
+    assert os.path.getsize(path) < 32_000
 
     with pytest.raises(ValueError, match="Found no RevIN layer"):
         RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
@@ -2196,3 +2196,53 @@ def test_checkpoint_fitted_outputs_survive_the_file(
             os.unlink(path)
 
         assert_array_equal(outputs(X), before)
+
+
+def test_checkpoint_legacy_storage_larger_than_the_file_is_refused(tmp_path):
+    """Check a legacy file declaring a 4 GiB storage in 1 KB is refused unallocated.
+
+    torch's legacy reader allocates each storage at its declared size before
+    reading its bytes from the file.
+    """
+    buffer = io.BytesIO()
+    torch.save(
+        {"revin.gamma": torch.ones(3, 1), "revin.beta": torch.ones(3, 1)},
+        buffer,
+        _use_new_zipfile_serialization=False,
+    )
+    data, count = re.subn(
+        rb"(X\x03\x00\x00\x00cpuq.)K\x03",
+        lambda found: found.group(1) + b"J" + (2**30).to_bytes(4, "little"),
+        buffer.getvalue(),
+        count=1,
+        flags=re.DOTALL,
+    )
+    assert count == 1
+    path = tmp_path / "legacy.pt"
+    path.write_bytes(data)
+
+    before = _peak_rss_mib()
+    with pytest.raises(
+        ValueError, match=r"legacy.pt.*storages declare 42949673\d\d bytes"
+    ):
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
+    assert _peak_rss_mib() - before < 256
+
+
+def test_checkpoint_every_pickle_of_a_zip_is_scanned(tmp_path):
+    """Check a flood hidden in a second data.pkl, behind a benign one, is refused."""
+    path = tmp_path / "two.pt"
+    torch.save({"revin.gamma": torch.ones(3, 1)}, path)
+    with zipfile.ZipFile(path) as archive:
+        members = {m.filename: archive.read(m) for m in archive.infolist()}
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(
+            "benign/data.pkl",
+            next(data for name, data in members.items() if name.endswith("data.pkl")),
+        )
+        for name, data in members.items():
+            flood = b"\x80\x02" + b"\x8f" * 2**20 + b"."
+            archive.writestr(name, flood if name.endswith("data.pkl") else data)
+
+    with pytest.raises(ValueError, match=r"two.pt.*would allocate more than"):
+        RevINTransformer(checkpoint=path).fit(np.ones((2, 3, 4)))
