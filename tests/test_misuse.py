@@ -17,7 +17,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_revin import RevINRegressor, RevINTransformer, make_windows
-from sklearn_revin._misuse import variate_blocks
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LAYOUT = "Pass n_variates={} (to RevINRegressor or RevINTransformer)"
@@ -107,6 +106,8 @@ def test_variate_blocks_reads_the_layout_of_windows_in_time_order(
 
     One variate is no warning (None); several give (n_variates, window).
     """
+    from sklearn_revin._misuse import variate_blocks
+
     series = _series(n_times=window + 40 * step, n_variates=n_variates, seed=seed)
     X, _ = make_windows(series, window=window, horizon=1, step=step)
     expected = None if n_variates == 1 else (n_variates, window)
@@ -115,6 +116,8 @@ def test_variate_blocks_reads_the_layout_of_windows_in_time_order(
 
 def test_variate_blocks_finds_nothing_in_tabular_data():
     """Check that rows that are not windows of a series show no layout."""
+    from sklearn_revin._misuse import variate_blocks
+
     rng = np.random.RandomState(0)
     assert variate_blocks(rng.standard_normal((100, 24))) is None
     assert variate_blocks(np.zeros((100, 24))) is None
