@@ -170,6 +170,15 @@ def test_regression_target_to_revin_transformer_in_a_pipeline_warns():
         RevINTransformer().fit(X, Y[:, 0])
 
 
+def test_misuse_warnings_point_at_the_users_call():
+    """Check that a warning from inside a Pipeline names this file, not the package."""
+    X, Y = make_windows(_series(), window=24, horizon=4)
+    with pytest.warns(UserWarning, match="regression target|X looks like") as caught:
+        make_pipeline(RevINTransformer(), Ridge()).fit(X, Y)
+    assert len(caught) == 2  # the target and the layout of 3 variates
+    assert {Path(w.filename).name for w in caught} == {Path(__file__).name}
+
+
 def test_classification_target_or_no_target_does_not_warn():
     """Check that a class label y, as a classifier's pipeline passes it, is fine."""
     X, Y = make_windows(_series()[:, 0], window=24, horizon=4)
