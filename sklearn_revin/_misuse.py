@@ -22,6 +22,7 @@ line each; it never changes what they compute.
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -83,7 +84,7 @@ def warn_if_y_given(estimator, y) -> None:
         "RevINRegressor(Ridge()) instead, which normalizes each window's "
         "targets with that window's statistics and maps the forecasts back.",
         UserWarning,
-        stacklevel=6,
+        stacklevel=_caller_level(),
     )
 
 
@@ -122,7 +123,7 @@ def warn_if_unstated_layout(transformer, X) -> None:
         f"n_variates={n_variates} (to RevINRegressor or RevINTransformer), or "
         "n_variates=1 if the columns are the steps of one series.",
         UserWarning,
-        stacklevel=6,
+        stacklevel=_caller_level(),
     )
 
 
@@ -158,6 +159,22 @@ def variate_blocks(windows: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
+def _caller_level() -> int:
+    """Return the stacklevel of the first frame outside the package, sklearn, joblib.
+
+    The warnings point at the user's call (``pipeline.fit``, ``model.fit``),
+    however deep in the package or in a Pipeline the check runs.
+    """
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in (
+        "sklearn_revin",
+        "sklearn",
+        "joblib",  # a Pipeline fits its steps through joblib.Memory
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _same(a, b) -> np.ndarray:
     """Elementwise equality with NaN equal to NaN (windows keep NaN in place)."""
     with np.errstate(invalid="ignore"):
@@ -189,7 +206,7 @@ def _warn_if_named_as_variables(names) -> None:
         "steps of a window as passthrough. If the columns are steps of one "
         "window, pass n_variates=1.",
         UserWarning,
-        stacklevel=7,
+        stacklevel=_caller_level(),
     )
 
 
@@ -210,7 +227,7 @@ def warn_if_quantiles_reversed(gamma, regressor) -> None:
         "of the series (the lower and upper bounds swap). Use a positive "
         "gamma, or fit the quantile 1 - alpha.",
         UserWarning,
-        stacklevel=4,
+        stacklevel=_caller_level(),
     )
 
 

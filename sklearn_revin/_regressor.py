@@ -77,7 +77,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
     n_variates : int, default=None
         Number of variates in each window of ``X``. None takes that of
         ``revin``, whose own default is one variate, or reads it from column
-        names in the layout of :func:`make_windows` (``name[t-k]``).
+        names in the layout of :func:`make_windows` (``name[t-k]``). NumPy
+        windows of several variates need it: fit warns where they show it.
     target_variates : int, str or array-like of int or str, default=None
         The variates of ``X``'s windows that ``y`` holds, in the order of its
         blocks of ``horizon`` columns, e.g. ``0`` to forecast the first

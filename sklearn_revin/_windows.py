@@ -108,6 +108,11 @@ def make_windows(
     (variate-major rows do not exist in the memory of a (time, variate)
     array). Copy a view before writing into it.
 
+    NumPy windows carry no layout: give ``n_variates`` (the number of columns
+    of ``series``) to :class:`RevINRegressor` or :class:`RevINTransformer`,
+    which otherwise read each row as one variate (and warn where the windows,
+    in time order, show several). Data frames carry it in their column names.
+
     pandas and polars input give a data frame of the same library, with
     feature names such as ``"co2[t-2]"``, ``"co2[t-1]"``, ``"co2[t]"`` for
     the inputs (``t`` is the last input step) and ``"co2[t+1]"``... for the

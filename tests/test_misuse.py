@@ -17,7 +17,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_revin import RevINRegressor, RevINTransformer, make_windows
-from sklearn_revin._misuse import variate_blocks
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LAYOUT = "Pass n_variates={} (to RevINRegressor or RevINTransformer)"
@@ -107,6 +106,8 @@ def test_variate_blocks_reads_the_layout_of_windows_in_time_order(
 
     One variate is no warning (None); several give (n_variates, window).
     """
+    from sklearn_revin._misuse import variate_blocks
+
     series = _series(n_times=window + 40 * step, n_variates=n_variates, seed=seed)
     X, _ = make_windows(series, window=window, horizon=1, step=step)
     expected = None if n_variates == 1 else (n_variates, window)
@@ -115,6 +116,8 @@ def test_variate_blocks_reads_the_layout_of_windows_in_time_order(
 
 def test_variate_blocks_finds_nothing_in_tabular_data():
     """Check that rows that are not windows of a series show no layout."""
+    from sklearn_revin._misuse import variate_blocks
+
     rng = np.random.RandomState(0)
     assert variate_blocks(rng.standard_normal((100, 24))) is None
     assert variate_blocks(np.zeros((100, 24))) is None
@@ -165,6 +168,15 @@ def test_regression_target_to_revin_transformer_in_a_pipeline_warns():
         pipeline.fit(X, Y)
     with pytest.warns(UserWarning, match="continuous"):
         RevINTransformer().fit(X, Y[:, 0])
+
+
+def test_misuse_warnings_point_at_the_users_call():
+    """Check that a warning from inside a Pipeline names this file, not the package."""
+    X, Y = make_windows(_series(), window=24, horizon=4)
+    with pytest.warns(UserWarning, match="regression target|X looks like") as caught:
+        make_pipeline(RevINTransformer(), Ridge()).fit(X, Y)
+    assert len(caught) == 2  # the target and the layout of 3 variates
+    assert {Path(w.filename).name for w in caught} == {Path(__file__).name}
 
 
 def test_classification_target_or_no_target_does_not_warn():
