@@ -413,6 +413,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 if dask_input
                 else _first_window(_with_names(X, X_frame))
             )
+            if not dask_input:  # the transformer saw one window: all of them
+                _misuse.warn_if_unstated_layout(self.revin_, X)
         else:
             X_normalized = self.revin_.fit_transform(_with_names(X, X_frame))
             X_normalized = restore_non_numeric(X_normalized, non_numeric)
