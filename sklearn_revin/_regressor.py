@@ -152,7 +152,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         ``window_weights_`` is the choice made.
     verbose : int, default=0
         Report the progress of long fits: with a :class:`~sklearn.linear_model.Ridge`
-        or :class:`~sklearn.linear_model.LinearRegression` fitted from
+        or ``LinearRegression`` fitted from
         sufficient statistics, a line on stderr every few seconds (windows
         done and time), and dask's progress bar (distributed's ``progress``
         under a client) for dask input. 0 is silent.

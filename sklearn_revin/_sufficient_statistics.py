@@ -57,7 +57,7 @@ def exact_solver(regressor, fit_params) -> bool:
 
     Exactly :class:`~sklearn.linear_model.Ridge` (solver ``"auto"``,
     ``"cholesky"`` or ``"svd"``, one scalar ``alpha``, ``positive=False``) or
-    :class:`~sklearn.linear_model.LinearRegression` (``positive=False``), not a
+    ``LinearRegression`` (``positive=False``), not a
     subclass, with no fit parameter other than the windows' weights.
     """
     if fit_params:
