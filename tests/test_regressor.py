@@ -1224,6 +1224,19 @@ def test_revin_regressor_groups_of_the_wrong_shape_is_an_error():
         RevINRegressor().fit(X, Y, groups=np.zeros(3))
 
 
+def test_revin_regressor_groups_with_metadata_routing(global_random_seed):
+    """Check that groups weighs the windows with routing on, as with it off."""
+    import sklearn
+
+    rng = np.random.RandomState(global_random_seed)
+    X, Y, groups = _two_series_panel(rng, factor=300.0)
+    reference = RevINRegressor(Ridge()).fit(X, Y, groups=groups).predict(X)
+    with sklearn.config_context(enable_metadata_routing=True):
+        routed = RevINRegressor(Ridge()).fit(X, Y, groups=groups)
+    assert routed.window_weights_ == "scale_free"
+    assert_allclose(routed.predict(X), reference)
+
+
 def test_revin_regressor_scale_free_needs_sample_weight():
     """Check that "scale_free" with a regressor without sample_weight says so."""
     X, Y = make_windows(np.arange(40.0), 5, 1)
