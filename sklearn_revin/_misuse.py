@@ -21,8 +21,8 @@ line each; it never changes what they compute.
 
 from __future__ import annotations
 
+import inspect
 import re
-import sys
 import warnings
 
 import numpy as np
@@ -165,7 +165,7 @@ def _caller_level() -> int:
     The warnings point at the user's call (``pipeline.fit``, ``model.fit``),
     however deep in the package or in a Pipeline the check runs.
     """
-    frame, level = sys._getframe(1), 1
+    frame, level = inspect.currentframe().f_back, 1
     while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in (
         "sklearn_revin",
         "sklearn",

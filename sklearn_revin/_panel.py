@@ -19,7 +19,7 @@ from . import _dask, _dask_panel
 from ._layout import input_name, target_name
 from ._nonnumeric import is_numeric_dtype
 
-__all__ = ["check_not_long", "make_panel_windows"]
+__all__ = ["check_not_long", "make_panel_windows", "series_of_rows"]
 
 
 def make_panel_windows(
@@ -137,6 +137,19 @@ def make_panel_windows(
     return _polars_result(
         data, X, Y, x_names, y_names, row_ids, row_times, id_name, time_name
     )
+
+
+def series_of_rows(X) -> np.ndarray | None:
+    """Return the series of each row of panel windows, or None for other X.
+
+    Pandas windows from :func:`make_windows` with ``id_col`` are indexed by
+    ``(id_col, time_col)``: the first level names each row's series. Any
+    other X (NumPy, polars, a frame with another index) says nothing.
+    """
+    index = getattr(X, "index", None)
+    if getattr(index, "nlevels", 1) != 2 or not hasattr(X, "columns"):
+        return None
+    return np.asarray(index.get_level_values(0))
 
 
 def check_not_long(series) -> None:

@@ -29,6 +29,7 @@ from . import _dask, _misuse, _sufficient_statistics
 from ._backend import array_api_tensors, from_host, to_host
 from ._layout import parse_target_names
 from ._nonnumeric import restore_non_numeric, split_non_numeric
+from ._panel import series_of_rows
 from ._transformer import InstanceStatistics, RevINTransformer
 from ._validation import FLOAT_DTYPES, check_dense_tensor
 from ._weights import WINDOW_WEIGHTS, statistics_features, window_factors
@@ -299,7 +300,10 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             for windows of many series stacked in one ``X``: with
             ``window_weights="scale_free"`` (the choice of ``"auto"`` when
             ``groups`` is given) each series weighs by its own scale. None
-            means that all windows are of one series.
+            takes the series from ``X``'s index where it is that of
+            :func:`make_windows` with ``id_col`` (``(id_col, time_col)``, see
+            :ref:`panels`), and otherwise means that all windows are of one
+            series.
         **fit_params : dict
             Passed to the ``fit`` method of the regressor, e.g.
             ``sample_weight``. With metadata routing enabled
@@ -329,6 +333,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         # regressor as it is.
         fit_params = dict(self._route_fit_params(fit_params).regressor.fit)
         sample_weight = fit_params.pop("sample_weight", None)
+        if groups is None:  # windows of a panel say their series
+            groups = series_of_rows(X)
         # Non-numeric passthrough columns (ids, categories): zeros for the checks
         # and RevIN, handed back to the regressor as they are.
         X, non_numeric = split_non_numeric(X, self._make_revin().passthrough)

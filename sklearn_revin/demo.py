@@ -330,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(
             2,
             "The demo needs pandas (the shipped series load as pandas), which "
-            "a plain install does not bring: pip install \".[demo]\" from a "
+            'a plain install does not bring: pip install ".[demo]" from a '
             "clone of sklearn-revin, or pip install pandas.\n",
         )
 

@@ -67,7 +67,9 @@ def test_polars_forecast_takes_keys_from_x():
     X_last, _ = make_windows(
         pl.from_pandas(panel), 6, 0, id_col="unique_id", time_col="ds"
     )
-    model = RevINRegressor().fit(X.drop("unique_id", "ds"), Y)
+    # polars windows carry their series as a column: groups says it.
+    groups = X.get_column("unique_id").to_numpy()
+    model = RevINRegressor().fit(X.drop("unique_id", "ds"), Y, groups=groups)
     wide = model.predict(X_last.drop("unique_id", "ds"))
     by_string = to_long_forecast(wide, X_last, freq="1h", name="ridge")
     by_delta = to_long_forecast(

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.linear_model import Ridge
 
 from sklearn_revin import RevINRegressor, make_windows
 
@@ -225,7 +226,10 @@ def test_categorical_id_passes_through_to_hist_gradient_boosting():
     hgb = HistGradientBoostingRegressor(
         categorical_features="from_dtype", max_iter=30, random_state=0
     )
-    model = RevINRegressor(hgb, passthrough="unique_id").fit(X, Y["y[t+1]"])
+    # The weights of one series, as by hand below (panel windows otherwise
+    # weigh by series: test_panel_windows_give_their_series_to_the_regressor_weights).
+    model = RevINRegressor(hgb, passthrough="unique_id", window_weights="scale")
+    model.fit(X, Y["y[t+1]"])
     assert model.regressor_.is_categorical_.tolist() == [False] * 6 + [True]
 
     windows = X.iloc[:, :6].to_numpy()
@@ -360,3 +364,38 @@ def test_skforecast_series_code_must_be_passthrough():
         step_order="newest_first", passthrough="_level_skforecast"
     ).fit(X, y)
     assert model.revin_.passthrough_.tolist() == [3]
+
+
+def test_panel_windows_give_their_series_to_the_regressor_weights():
+    """Check that pandas panel windows weigh by series without ``groups``.
+
+    make_windows(id_col=...) indexes the windows by (series, time): "auto"
+    is then "scale_free" over those series, the same fit as passing the
+    first index level as groups; NumPy windows of the same panel are one
+    series to the regressor.
+    """
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    frames = [
+        pd.DataFrame(
+            {
+                "unique_id": name,
+                "ds": np.arange(n),
+                "y": level * (1 + 0.01 * rng.standard_normal(n).cumsum()),
+            }
+        )
+        for name, n, level in [("a", 60, 5.0), ("b", 45, 300.0), ("c", 80, 1e4)]
+    ]
+    long_frame = pd.concat(frames, ignore_index=True)
+    X, Y = make_windows(long_frame, 8, 2, id_col="unique_id", time_col="ds")
+
+    model = RevINRegressor(Ridge()).fit(X, Y)
+    by_hand = RevINRegressor(Ridge()).fit(
+        X, Y, groups=X.index.get_level_values("unique_id")
+    )
+    as_arrays = RevINRegressor(Ridge()).fit(X.to_numpy(), Y.to_numpy())
+
+    assert model.window_weights_ == "scale_free"
+    assert as_arrays.window_weights_ == "scale"
+    assert_allclose(model.predict(X), by_hand.predict(X), rtol=1e-12)
+    assert not np.allclose(as_arrays.predict(X.to_numpy()), model.predict(X))
