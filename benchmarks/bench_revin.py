@@ -932,6 +932,7 @@ def run(
     out_dir: Path,
     merge: bool = False,
     nn_rows: list[dict] | None = None,
+    method_words: list[str] | None = None,
 ) -> list[Result]:
     info = machine_info()
     print(json.dumps(info, indent=1))
@@ -940,7 +941,13 @@ def run(
     for case in cases:
         print(f"\n== {case.name} on {case.device}, {case.repeats} repeats", flush=True)
         X = make_input(case)
-        methods = {name: factory() for name, factory in build_methods(case, X).items()}
+        methods = {
+            name: factory()
+            for name, factory in build_methods(case, X).items()
+            if not method_words
+            or name.endswith("(floor)")
+            or any(word in name for word in method_words)
+        }
         before = {"loadavg_1min": os.getloadavg()[0], "cpu_idle": cpu_idle()}
         default_threads = torch.get_num_threads()
         if case.threads:
@@ -1054,6 +1061,11 @@ def main(argv: list[str] | None = None) -> None:
         help="only redraw bench_revin.png from bench_revin.json in --out-dir",
     )
     parser.add_argument(
+        "--methods",
+        nargs="*",
+        help="only methods whose name has one of these (the floor is kept)",
+    )
+    parser.add_argument(
         "--no-nn",
         action="store_true",
         help="skip nn.RevIN against the itransformer layer",
@@ -1088,6 +1100,7 @@ def main(argv: list[str] | None = None) -> None:
         out_dir=args.out_dir,
         merge=args.merge,
         nn_rows=nn_rows,
+        method_words=args.methods,
     )
 
 

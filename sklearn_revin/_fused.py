@@ -58,6 +58,10 @@ def _kernel():
         bad,
     ):
         n_rows, n_steps = x.shape
+        # Per-row costs matter for short windows: no integer modulo, and
+        # multiplications by 1/n instead of divisions.
+        inv_n = 1.0 / n_steps
+        v = 0
         for r in range(n_rows):
             x0 = np.float64(x[r, 0])
             s1 = 0.0
@@ -68,11 +72,13 @@ def _kernel():
                 s2 += d * d
             # Sums (of x, of squares) past the data's dtype overflow in the
             # fallback: those windows raise there, so they raise here too.
+            variate = v
+            v = 0 if v + 1 == n_variates else v + 1
             if not (s2 <= limit and abs(x0 * n_steps + s1) <= limit):
                 bad[r] = True
                 continue
-            m = s1 / n_steps
-            var = max(s2 / n_steps - m * m, 0.0)
+            m = s1 * inv_n
+            var = max(s2 * inv_n - m * m, 0.0)
             if eps_mode == 0:
                 s = np.sqrt(max(var, eps))
             elif eps_mode == 1:
@@ -84,9 +90,8 @@ def _kernel():
             scale[r, 0] = var
             scale[r, 1] = s
             if write:
-                v = r % n_variates
-                factor = gamma[v] / s
-                shift = beta[v]
+                factor = gamma[variate] / s
+                shift = beta[variate]
                 for t in range(n_steps):
                     out[r, t] = (np.float64(x[r, t]) - center) * factor + shift
 
