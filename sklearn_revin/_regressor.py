@@ -486,6 +486,14 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 y_pred = self.predict(to_host(X))
             return from_host(y_pred, like=X)
         check_is_fitted(self)
+        if isinstance(X, np.ndarray) and X.ndim == 2:
+            # NumPy windows are forecast in chunks of rows: the normalized
+            # copy and the regressor's input never exist whole.
+            rows = _sufficient_statistics.rows_per_chunk(X.shape[1])
+            if X.shape[0] > rows:
+                return np.concatenate(
+                    [self.predict(X[i : i + rows]) for i in range(0, len(X), rows)]
+                )
         X_given = X
         X, non_numeric = split_non_numeric(
             X, None, resolved=self.revin_.passthrough_.tolist()

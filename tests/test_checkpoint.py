@@ -1666,9 +1666,21 @@ def test_from_checkpoint_reads_now_and_keeps_only_the_layer(tmp_path):
 
 
 def _peak_rss_mib():
-    import resource
+    """Return this process's peak resident size in MiB since the last reset.
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    The kernel's high-water mark (VmHWM), reset by ``_reset_peak_rss``: the
+    peak of the whole test session (ru_maxrss) would hide any growth here.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("/proc/self/status has no VmHWM line")
+
+
+def _reset_peak_rss():
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")  # the peak becomes the current resident size
 
 
 def _affine_state_dict(weight, bias):
@@ -1784,6 +1796,7 @@ def test_checkpoint_expanded_tensor_is_refused_before_conversion(tmp_path):
         path,
     )
     assert os.path.getsize(path) < 4096
+    _reset_peak_rss()
     before = _peak_rss_mib()
     with pytest.raises(ValueError, match=r"expanded.pt.*storage holds 4 bytes"):
         RevINTransformer.from_checkpoint(path)
@@ -2221,6 +2234,7 @@ def test_checkpoint_legacy_storage_larger_than_the_file_is_refused(tmp_path):
     path = tmp_path / "legacy.pt"
     path.write_bytes(data)
 
+    _reset_peak_rss()
     before = _peak_rss_mib()
     with pytest.raises(
         ValueError, match=r"legacy.pt.*storages declare 42949673\d\d bytes"

@@ -210,7 +210,7 @@ def test_nan_in_windows_is_the_in_memory_error():
 
 _PEAK = textwrap.dedent(
     """
-    import json, os, resource, sys
+    import json, os, sys
     import numpy as np
     from sklearn.linear_model import Ridge
     from sklearn_revin import RevINRegressor, make_windows
@@ -231,7 +231,11 @@ _PEAK = textwrap.dedent(
     model.fit(X[:10], Y[:10]).predict(X[:10])  # imports and thread pools
     base = rss()
     model.fit(X, Y).predict(X)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM, not ru_maxrss: after fork and exec, ru_maxrss keeps the parent's
+    # peak (a whole pytest session's), the new process's mm starts afresh.
+    with open("/proc/self/status") as status:
+        hwm = next(line for line in status if line.startswith("VmHWM:"))
+    peak = int(hwm.split()[1]) * 1024
     print(json.dumps({"extra": peak - base, "data": X.nbytes + Y.nbytes}))
     """
 )
