@@ -17,7 +17,7 @@ __all__ = ["frame_library", "make_windows"]
 
 
 def make_windows(
-    series,
+    data,
     window: int,
     horizon: int,
     *,
@@ -37,7 +37,7 @@ def make_windows(
 
     Parameters
     ----------
-    series : array-like of shape (n_times,) or (n_times, n_variates)
+    data : array-like of shape (n_times,) or (n_times, n_variates)
         The series, oldest value first: a 1-D or 2-D array-like, a pandas
         Series or DataFrame, or a polars Series or DataFrame, of numbers. NaN
         is kept as it is. A dask array or DataFrame gives lazy dask arrays
@@ -104,12 +104,12 @@ def make_windows(
     -----
     Nothing is copied when it need not be: for NumPy input with one variate
     (or one target), ``X`` (or ``Y``) is a read-only strided view of
-    ``series``; with several variates each of ``X`` and ``Y`` is one copy
+    ``data``; with several variates each of ``X`` and ``Y`` is one copy
     (variate-major rows do not exist in the memory of a (time, variate)
     array). Copy a view before writing into it.
 
     NumPy windows carry no layout: give ``n_variates`` (the number of columns
-    of ``series``) to :class:`RevINRegressor` or :class:`RevINTransformer`,
+    of ``data``) to :class:`RevINRegressor` or :class:`RevINTransformer`,
     which otherwise read each row as one variate (and warn where the windows,
     in time order, show several). Data frames carry it in their column names.
 
@@ -174,7 +174,7 @@ def make_windows(
     # --- panels (issue 23): a long frame of many series, cut within each one.
     if id_col is not None:
         return _panel.make_panel_windows(
-            series,
+            data,
             window,
             horizon,
             step=step,
@@ -189,13 +189,13 @@ def make_windows(
             "frame: it needs id_col, the column naming the series (for one "
             "series, sort the frame by time and pass its value columns)."
         )
-    _panel.check_not_long(series)
+    _panel.check_not_long(data)
     # --- end panels
-    if _dask.is_dask_collection(series):
+    if _dask.is_dask_collection(data):
         return _dask.make_windows(
-            series, window, horizon, step=step, target=target, windowing=make_windows
+            data, window, horizon, step=step, target=target, windowing=make_windows
         )
-    values, names, index, library = _as_time_by_variate(series)
+    values, names, index, library = _as_time_by_variate(data)
     targets = _resolve_target(target, names, values.shape[1])
 
     n_times, n_variates = values.shape
