@@ -435,7 +435,12 @@ def test_sktime_global_reduction_over_a_panel(sktime):
         )
         for name, s in series.items()
     )
-    model = RevINRegressor(Ridge(alpha=ALPHA), step_order="newest_first")
+    # sktime pools the panel's rows under its (unique_id, ds) index, from
+    # which "auto" would weigh by series ("scale_free"); the windows by hand
+    # below weigh by their scale, as one series.
+    model = RevINRegressor(
+        Ridge(alpha=ALPHA), step_order="newest_first", window_weights="scale"
+    )
     forecaster = make_reduction(
         model, window_length=PANEL_LAGS, strategy="recursive", pooling="global"
     )
