@@ -2,6 +2,7 @@
 
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,6 +33,37 @@ def _seeds_from_environment():
         start, stop = (int(part) for part in value.split("-"))
         return list(range(start, stop + 1))
     return [int(value)]
+
+
+# Public data sets live beside the clone, not in the project (../shared/data;
+# its README names the sources); an unpacked sdist has no copy of them.
+PUBLIC_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PUBLIC_SOURCES = {
+    "ETTh1.csv": "zhouhaoyi/ETDataset, ETT-small/",
+    "ETTh2.csv": "zhouhaoyi/ETDataset, ETT-small/",
+    "m4/Hourly-train.csv": "Mcompetitions/M4-methods, Dataset/Train/",
+    "m4/Hourly-test.csv": "Mcompetitions/M4-methods, Dataset/Test/",
+}
+
+
+@pytest.fixture
+def public_data():
+    """Return the path of a public data file in ../shared/data, or skip saying why.
+
+    ``public_data("ETTh2.csv")`` skips the test, naming the file and its
+    public source, when the file is not there (as in an unpacked sdist).
+    """
+
+    def path_of(name: str) -> Path:
+        path = PUBLIC_DATA / name
+        if not path.is_file():
+            pytest.skip(
+                f"{name} is not in {PUBLIC_DATA} (public: "
+                f"{PUBLIC_SOURCES.get(name, 'see ../shared/data/README.md')})"
+            )
+        return path
+
+    return path_of
 
 
 @pytest.fixture(params=_seeds_from_environment())

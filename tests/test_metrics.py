@@ -1,7 +1,5 @@
 """Tests of sklearn_revin.metrics: M4's sMAPE, MASE, OWA and Naive2."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -10,25 +8,18 @@ from numpy.testing import assert_allclose
 
 from sklearn_revin.metrics import mase, naive2_forecast, owa, smape
 
-M4 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "m4"
-needs_m4 = pytest.mark.skipif(
-    not (M4 / "Hourly-train.csv").exists(),
-    reason=f"M4 Hourly is not in {M4} (public: Mcompetitions/M4-methods, Dataset/)",
-)
 
-
-def read_m4_hourly():
+def read_m4_hourly(public_data):
     pd = pytest.importorskip("pandas")
-    train = pd.read_csv(M4 / "Hourly-train.csv", index_col=0)
-    test = pd.read_csv(M4 / "Hourly-test.csv", index_col=0)
+    train = pd.read_csv(public_data("m4/Hourly-train.csv"), index_col=0)
+    test = pd.read_csv(public_data("m4/Hourly-test.csv"), index_col=0)
     assert list(train.index) == list(test.index)
     return [row.dropna().to_numpy() for _, row in train.iterrows()], test.to_numpy()
 
 
-@needs_m4
-def test_naive2_on_m4_hourly_gives_the_published_smape_and_mase():
+def test_naive2_on_m4_hourly_gives_the_published_smape_and_mase(public_data):
     # The competition's published Naive2 on the 414 hourly series: 18.383, 2.395.
-    train, test = read_m4_hourly()
+    train, test = read_m4_hourly(public_data)
     assert len(train) == 414
     assert test.shape == (414, 48)
     forecast = naive2_forecast(train, 48, seasonality=24)
@@ -42,9 +33,8 @@ def test_naive2_on_m4_hourly_gives_the_published_smape_and_mase():
     ) == pytest.approx(1.0, abs=1e-3)
 
 
-@needs_m4
-def test_a_slice_of_m4_scores_as_the_mean_of_its_series():
-    train, test = read_m4_hourly()
+def test_a_slice_of_m4_scores_as_the_mean_of_its_series(public_data):
+    train, test = read_m4_hourly(public_data)
     rows = [0, 1, 200, 413]
     train_slice, test_slice = [train[k] for k in rows], test[rows]
     forecast = naive2_forecast(train_slice, 48, seasonality=24)

@@ -18,7 +18,6 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_revin import RevINRegressor, RevINTransformer, make_windows
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LAYOUT = "Pass n_variates={} (to RevINRegressor or RevINTransformer)"
 
 
@@ -123,16 +122,14 @@ def test_variate_blocks_finds_nothing_in_tabular_data():
     assert variate_blocks(np.zeros((100, 24))) is None
 
 
-def test_missing_n_variates_costs_accuracy_on_etth2_and_warns():
+def test_missing_n_variates_costs_accuracy_on_etth2_and_warns(public_data):
     """Check on ETTh2 that the warning fires where the error is several times worse.
 
     A short version of benchmarks/misuse_layout.py, on its split (train: the
     first 12 months; test: months 17 to 20), 96 hours in, 24 out: MSE 0.325
     without n_variates, 0.170 with n_variates=7.
     """
-    path = DATA / "ETTh2.csv"
-    if not path.is_file():
-        pytest.skip(f"ETTh2.csv (zhouhaoyi/ETDataset) is not in {DATA}")
+    path = public_data("ETTh2.csv")
     pd = pytest.importorskip("pandas")
     values = pd.read_csv(path).iloc[:, 1:].to_numpy()
     month, window, horizon = 30 * 24, 96, 24

@@ -3,7 +3,6 @@
 import pickle
 import re
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -1058,12 +1057,8 @@ def test_revin_regressor_float32_targets_are_normalized_accurately():
 
 # ---------------------------------------- the long-horizon benchmark's data
 
-# Public data sets live beside the clone, not in the project (../shared/data;
-# its README names the sources): an unpacked sdist has no copy of them.
-ETTH2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "ETTh2.csv"
 
-
-def test_revin_regressor_scale_beats_uniform_on_a_slice_of_etth2():
+def test_revin_regressor_scale_beats_uniform_on_a_slice_of_etth2(public_data):
     """Check on real data that "scale" fits what a RevIN model fits, by a margin.
 
     The transformer loads of ETTh2 (read from ../shared/data) hold long
@@ -1075,12 +1070,8 @@ def test_revin_regressor_scale_beats_uniform_on_a_slice_of_etth2():
     ("uniform"); the naive last value 0.216.
     """
     pd = pytest.importorskip("pandas")
-    if not ETTH2.is_file():
-        pytest.skip(
-            f"ETTh2.csv is not at {ETTH2} (the public ETT-small data of "
-            "zhouhaoyi/ETDataset, read from ../shared/data beside the clone)"
-        )
-    values = pd.read_csv(ETTH2).iloc[:, 1:].to_numpy(dtype=np.float64)
+    frame = pd.read_csv(public_data("ETTh2.csv"))
+    values = frame.iloc[:, 1:].to_numpy(dtype=np.float64)
     train, test_end = slice(6000, 8640), 8640 + 800
     mean, std = values[train].mean(axis=0), values[train].std(axis=0)
     data = (values - mean) / std
