@@ -486,14 +486,6 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 y_pred = self.predict(to_host(X))
             return from_host(y_pred, like=X)
         check_is_fitted(self)
-        if isinstance(X, np.ndarray) and X.ndim == 2:
-            # NumPy windows are forecast in chunks of rows: the normalized
-            # copy and the regressor's input never exist whole.
-            rows = _sufficient_statistics.rows_per_chunk(X.shape[1])
-            if X.shape[0] > rows:
-                return np.concatenate(
-                    [self.predict(X[i : i + rows]) for i in range(0, len(X), rows)]
-                )
         X_given = X
         X, non_numeric = split_non_numeric(
             X, None, resolved=self.revin_.passthrough_.tolist()
@@ -506,10 +498,27 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             dtype=FLOAT_DTYPES,
             ensure_all_finite=self._ensure_all_finite(),
         )
-        targets = self.target_variates_
+        if isinstance(X_frame, np.ndarray) and non_numeric is None:
+            # NumPy windows are forecast in chunks of rows: the normalized
+            # copy and the regressor's input never exist whole.
+            rows = _sufficient_statistics.rows_per_chunk(X.shape[1])
+            y_pred = np.concatenate(
+                [
+                    self._forecast(X[start : start + rows], None, None)
+                    for start in range(0, max(len(X), 1), rows)
+                ]
+            )
+        else:
+            y_pred = self._forecast(X, X_frame, non_numeric)
+        if self._training_dim == 1 and y_pred.shape[1] == 1:
+            y_pred = y_pred.ravel()
+        return _as_frame_like(y_pred, X_given, self._y_frame)
+
+    def _forecast(self, X, X_frame, non_numeric):
+        """Forecast validated windows ``X``: (n_windows, n_targets * horizon)."""
         X_revin = _with_names(X, X_frame)
         with warnings.catch_warnings():
-            # validate_data above has warned already about missing names.
+            # validate_data in predict has warned already about missing names.
             warnings.filterwarnings("ignore", "X does not have valid feature names")
             window_statistics = self.revin_.instance_statistics(X_revin)
             X_normalized = self.revin_.transform(X_revin)
@@ -525,12 +534,9 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 ]
             )
         y_normalized = y_normalized.reshape(X.shape[0], -1)
-        y_pred = self.revin_.inverse_transform(
-            y_normalized, statistics=window_statistics, variates=targets
+        return self.revin_.inverse_transform(
+            y_normalized, statistics=window_statistics, variates=self.target_variates_
         )
-        if self._training_dim == 1 and y_pred.shape[1] == 1:
-            y_pred = y_pred.ravel()
-        return _as_frame_like(y_pred, X_given, self._y_frame)
 
     def get_metadata_routing(self):
         """Get metadata routing of this object.
