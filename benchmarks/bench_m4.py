@@ -440,6 +440,12 @@ def main(argv=None):
         help="window_statistics=True: each window's mean and scale as features",
     )
     parser.add_argument(
+        "--validation-only",
+        action="store_true",
+        help="only score the one-liners on the validation split, at every window "
+        "of --windows / --gbdt-windows (to split a long validation into runs)",
+    )
+    parser.add_argument(
         "--no-autoets", action="store_true", help="leave out AutoETS (minutes)"
     )
     parser.add_argument("--no-peers", action="store_true")
@@ -492,6 +498,8 @@ def main(argv=None):
     def save():  # after every row: a long run leaves what it measured
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.with_suffix(".json").write_text(json.dumps(results, indent=2))
+        if args.validation_only:  # no test scores: no tables
+            return
         args.output.with_suffix(".md").write_text(markdown(results))
         args.output.with_suffix(".rst").write_text(rst(results))
 
@@ -500,10 +508,15 @@ def main(argv=None):
             candidates = windows
             if "Ridge" not in name and args.gbdt_windows and not args.quick:
                 candidates = args.gbdt_windows
-            if len(candidates) == 1:
+            if len(candidates) == 1 and not args.validation_only:
                 window, validation = candidates[0], {}
             else:
                 window, validation = choose_window(model, series, candidates)
+            if args.validation_only:
+                rows[name] = {"validation_owa": validation}
+                print(name, rows[name], flush=True)
+                save()
+                continue
             forecast, timing = fit_forecast(model, series, window)
             forecasts[name] = forecast
             rows[name] = {
@@ -513,6 +526,8 @@ def main(argv=None):
             }
             print(name, rows[name], flush=True)
             save()
+    if args.validation_only:
+        return results
     if not args.quick and forecasts:
         picks = dict(list(forecasts.items())[-1:])
         plot_forecasts(series, test, picks, FIGURE)
