@@ -4,6 +4,7 @@ Run by hand, never as a test::
 
     python benchmarks/bench_m4.py                 # all 414 series, minutes
     python benchmarks/bench_m4.py --quick         # 12 series, seconds (CI smoke)
+    python benchmarks/bench_m4.py --gbdt-windows 168 --no-autoets  # a loaded machine
     python benchmarks/bench_m4.py --data-dir DIR  # where m4/Hourly-*.csv are
 
 Data: the 414 hourly series of the M4 competition (Makridakis, Spiliotis and
@@ -16,13 +17,20 @@ Protocol: 48 hours ahead from the end of each training series; sMAPE, MASE
 (seasonal naive scale, m=24) and OWA relative to Naive2 exactly as the
 competition computes them (:mod:`sklearn_revin.metrics`, pinned to the
 published Naive2 18.383 / 2.395 by tests/test_metrics.py). The package's
-one-liners are global models: the windows of all series stacked, direct
-multi-output over the 48 steps (``RevINRegressor(Ridge())`` and
-``RevINRegressor(MultiOutputRegressor(LGBMRegressor()))``), the window length
-chosen on a validation split (the last 48 hours of each training series held
-out, fitted on the rest). Peers where installed: statsforecast
-SeasonalNaive and AutoETS (AutoETS once, cached in the results), mlforecast
-with LightGBM and its target transforms. Published M4 results are cited.
+one-liners are global models on the windows of all series, cut by
+``make_windows(long_frame, window, 48, step=12, id_col="unique_id",
+time_col="ds")`` (every 12th window of each series, the last one ending at
+its last hour), direct multi-output over the 48 steps:
+``RevINRegressor(Ridge(), seasonality=24)`` and
+``RevINRegressor(MultiOutputRegressor(LGBMRegressor()), seasonality=24)``,
+fitted with ``fit(X, Y)``: ``X``'s ``(unique_id, ds)`` index tells the
+series, so ``window_weights="auto"`` is ``"scale_free"`` in MASE's units.
+The window length is chosen on a validation split (the last 48 hours of each
+training series held out, fitted on the rest) among ``--windows`` for Ridge
+and ``--gbdt-windows`` for LightGBM (one value: fixed, not validated).
+Peers where installed: statsforecast SeasonalNaive and AutoETS (AutoETS
+once, cached in the results), mlforecast with LightGBM and its target
+transforms. Published M4 results are cited.
 
 Results: ``benchmarks/results/bench_m4.json``, ``.md`` and ``.rst`` (the
 table of the docs page "Many series"), and the figure
@@ -45,7 +53,7 @@ from sklearn.base import clone
 from sklearn.linear_model import Ridge
 from sklearn.multioutput import MultiOutputRegressor
 
-from sklearn_revin import RevINRegressor
+from sklearn_revin import RevINRegressor, make_windows
 from sklearn_revin.metrics import mase, naive2_forecast, owa, smape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,26 +83,27 @@ def read_m4_hourly(data_dir: Path, n_series: int | None = None):
     return list(train.index), series, test.to_numpy(dtype=np.float64)
 
 
-# TODO(issue 23): replace by make_windows(long_frame, window, HORIZON, step=STEP,
-# id_col="unique_id", time_col="ds") once the panel windowing is on main.
-def _panel_windows(series: list[np.ndarray], window: int, horizon: int, step: int):
-    """Windows cut within each series only, the last one ending at its end.
+def panel_windows(series: list[np.ndarray], window: int, horizon: int, step: int):
+    """Every ``step``-th window of each series, the last one ending at its end.
 
-    Returns X (n_windows, window), Y (n_windows, horizon) and the series
-    number of each window.
+    ``make_windows`` with ``id_col`` on the long frame of the series, each
+    series started ``(n - window - horizon) % step`` hours late so that its
+    last window ends at its last value. ``X`` and ``Y`` are pandas frames
+    indexed by ``(unique_id, ds)``.
     """
-    rows_x, rows_y, ids = [], [], []
-    for k, values in enumerate(series):
-        last = values.size - window - horizon
-        for start in range(last, -1, -step):
-            rows_x.append(values[start : start + window])
-            rows_y.append(values[start + window : start + window + horizon])
-            ids.append(k)
-    return np.array(rows_x), np.array(rows_y), np.array(ids)
+    offsets = [(values.size - window - horizon) % step for values in series]
+    frame = long_frame([values[k:] for values, k in zip(series, offsets, strict=True)])
+    return make_windows(
+        frame, window, horizon, step=step, id_col="unique_id", time_col="ds"
+    )
 
 
-def _last_windows(series: list[np.ndarray], window: int) -> np.ndarray:
-    return np.array([values[-window:] for values in series])
+def last_windows(series: list[np.ndarray], window: int):
+    """Each series' last window, to forecast from (``horizon=0``)."""
+    X, _ = make_windows(
+        long_frame(series), window, 0, id_col="unique_id", time_col="ds"
+    )
+    return X
 
 
 def score(actual, forecast, train) -> dict:
@@ -116,17 +125,21 @@ def with_owa(scores: dict, naive2: dict) -> dict:
 def fit_forecast(model, series, window):
     """Fit a global model on every series' windows; forecast each series' next 48.
 
-    ``groups`` (the series of each window) lets ``window_weights="auto"``
-    weigh every series in its own units ("scale_free").
+    The ``(unique_id, ds)`` index of the windows tells ``fit`` the series of
+    each window: ``window_weights="auto"`` weighs every series in its own
+    units ("scale_free").
     """
-    X, Y, groups = _panel_windows(series, window, HORIZON, STEP)
+    X, Y = panel_windows(series, window, HORIZON, STEP)
+    X_last = last_windows(series, window)
     tracemalloc.start()
     start = time.perf_counter()
-    fitted = clone(model).fit(X, Y, groups=groups)
+    fitted = clone(model).fit(X, Y)
     fit_time = time.perf_counter() - start
     start = time.perf_counter()
-    forecast = fitted.predict(_last_windows(series, window))
+    forecast = np.asarray(fitted.predict(X_last), dtype=np.float64)
     predict_time = time.perf_counter() - start
+    # rows in the order of the series (unique_id k is the k-th series)
+    forecast = forecast[np.argsort(X_last.index.get_level_values("unique_id"))]
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     timing = {
@@ -155,7 +168,7 @@ def choose_window(model, series, windows):
     return min(validation, key=validation.get), validation
 
 
-def gbdt(quick: bool):
+def gbdt(n_estimators: int):
     """LightGBM where installed, else scikit-learn's HistGradientBoosting."""
     try:
         from lightgbm import LGBMRegressor
@@ -163,22 +176,32 @@ def gbdt(quick: bool):
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         return "HistGradientBoosting", MultiOutputRegressor(
-            HistGradientBoostingRegressor(max_iter=30 if quick else 100)
+            HistGradientBoostingRegressor(max_iter=n_estimators)
         )
     return "LightGBM", MultiOutputRegressor(
-        LGBMRegressor(n_estimators=10 if quick else 100, verbose=-1, n_jobs=1)
+        LGBMRegressor(n_estimators=n_estimators, verbose=-1, n_jobs=1)
     )
 
 
-def one_liners(quick: bool, window_weights: str):
-    name, boosted = gbdt(quick)
+def one_liners(args, window_weights: str):
+    """The documented one-liners, named by what differs from their defaults."""
+    name, boosted = gbdt(args.n_estimators)
+    if args.n_estimators != 100:
+        name += f", {args.n_estimators} trees"
+    options = {"seasonality": SEASON}
+    if window_weights != "auto":
+        options["window_weights"] = window_weights
+    if args.window_statistics:
+        options["window_statistics"] = True
+    described = ", ".join(f"{key}={value!r}" for key, value in options.items())
+    models = {
+        "ridge": (f"RevINRegressor(Ridge(), {described})", Ridge()),
+        "gbdt": (f"RevINRegressor({name}, {described})", boosted),
+    }
     return {
-        f"RevINRegressor(Ridge()), {window_weights}": RevINRegressor(
-            Ridge(), window_weights=window_weights
-        ),
-        f"RevINRegressor({name}), {window_weights}": RevINRegressor(
-            boosted, window_weights=window_weights
-        ),
+        label: RevINRegressor(regressor, **options)
+        for key, (label, regressor) in models.items()
+        if key in args.models
     }
 
 
@@ -399,11 +422,45 @@ def main(argv=None):
         "one value skips its validation, for a loaded machine",
     )
     parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=["ridge", "gbdt"],
+        default=["ridge", "gbdt"],
+        help="the one-liners to run",
+    )
+    parser.add_argument(
+        "--n-estimators",
+        type=int,
+        default=None,
+        help="trees of the GBDT (default 100; 10 with --quick)",
+    )
+    parser.add_argument(
+        "--window-statistics",
+        action="store_true",
+        help="window_statistics=True: each window's mean and scale as features",
+    )
+    parser.add_argument(
+        "--validation-only",
+        action="store_true",
+        help="only score the one-liners on the validation split, at every window "
+        "of --windows / --gbdt-windows (to split a long validation into runs)",
+    )
+    parser.add_argument(
         "--no-autoets", action="store_true", help="leave out AutoETS (minutes)"
     )
     parser.add_argument("--no-peers", action="store_true")
-    parser.add_argument("--output", type=Path, default=RESULTS / "bench_m4")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="results path without suffix (default benchmarks/results/bench_m4, "
+        "bench_m4_quick with --quick: the smoke never replaces the docs' table)",
+    )
     args = parser.parse_args(argv)
+    if args.output is None:
+        args.output = RESULTS / ("bench_m4_quick" if args.quick else "bench_m4")
+    if args.n_estimators is None:
+        args.n_estimators = 10 if args.quick else 100
 
     _, series, test = read_m4_hourly(args.data_dir, 12 if args.quick else None)
     windows = [168] if args.quick else args.windows
@@ -430,6 +487,7 @@ def main(argv=None):
         "naive2_published": NAIVE2,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}",
+        "load_average_at_start": os.getloadavg(),
         "rows": rows,
         "published": [
             dict(zip(["method", "smape", "mase", "owa"], row, strict=True))
@@ -440,18 +498,25 @@ def main(argv=None):
     def save():  # after every row: a long run leaves what it measured
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.with_suffix(".json").write_text(json.dumps(results, indent=2))
+        if args.validation_only:  # no test scores: no tables
+            return
         args.output.with_suffix(".md").write_text(markdown(results))
         args.output.with_suffix(".rst").write_text(rst(results))
 
     for weights in args.window_weights:
-        for name, model in one_liners(args.quick, weights).items():
+        for name, model in one_liners(args, weights).items():
             candidates = windows
             if "Ridge" not in name and args.gbdt_windows and not args.quick:
                 candidates = args.gbdt_windows
-            if len(candidates) == 1:
+            if len(candidates) == 1 and not args.validation_only:
                 window, validation = candidates[0], {}
             else:
                 window, validation = choose_window(model, series, candidates)
+            if args.validation_only:
+                rows[name] = {"validation_owa": validation}
+                print(name, rows[name], flush=True)
+                save()
+                continue
             forecast, timing = fit_forecast(model, series, window)
             forecasts[name] = forecast
             rows[name] = {
@@ -461,6 +526,8 @@ def main(argv=None):
             }
             print(name, rows[name], flush=True)
             save()
+    if args.validation_only:
+        return results
     if not args.quick and forecasts:
         picks = dict(list(forecasts.items())[-1:])
         plot_forecasts(series, test, picks, FIGURE)
@@ -472,6 +539,7 @@ def main(argv=None):
             print(name, rows[name], flush=True)
             save()
         rows.update({name: row for name, row in cache.items() if row is not None})
+    results["load_average_at_end"] = os.getloadavg()
     save()
     for name, row in rows.items():
         errors = f"{row['smape']:.3f} / {row['mase']:.3f} / {row['owa']:.3f}"

@@ -130,15 +130,19 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
           regressor is fitted per target variate, each with its own weights
           (``regressors_``).
         - ``"scale_free"``: window :math:`i` of target variate :math:`v`
-          weighs :math:`(\sigma_{iv} / (|\gamma_v| D_{s(i)v}))^2`, divided
-          by the mean weight, with :math:`D_{sv}` the mean absolute step
-          :math:`|x_t - x_{t-1}|` of series :math:`s = s(i)`, the window's
-          series in ``groups`` (a :meth:`fit` parameter), averaged over its
-          windows: the squared error in units of each series' own step, a
-          MASE-like loss in which no series dominates by its level, for many
-          series in one model (see :doc:`/many_series`). Without ``groups``
-          (one series) :math:`D` is one constant and the weights are those of
-          ``"scale"``. Passed as for ``"scale"``.
+          weighs :math:`\sigma_{iv} / (|\gamma_v| D_{s(i)v})`, divided by
+          the mean weight, with :math:`D_{sv}` the mean absolute seasonal
+          step :math:`|x_t - x_{t-m}|` (:math:`m` the ``seasonality``) of
+          series :math:`s = s(i)`, the window's series in ``groups`` (a
+          :meth:`fit` parameter), averaged over its windows: the error in
+          MASE's units, the series' own seasonal step, in which no series
+          dominates by its level, for many series in one model (see
+          :doc:`/many_series`). Unsquared, it makes a window's absolute
+          error in normalized space its contribution to MASE; it measured
+          better than the square on M4 Hourly. Without ``groups`` (one
+          series) :math:`D` is one constant and the weights are
+          :math:`\sigma_{iv}` over their mean (not ``"scale"``'s square).
+          Passed as for ``"scale"``.
         - ``"uniform"``: every normalized window weighs alike: the squared
           error in normalized space.
         - ``"auto"``: ``"scale"``, or ``"scale_free"`` when :meth:`fit` is
@@ -163,6 +167,13 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         normalized window (the mean then the scale of every variate; with
         ``channel_independent=True``, those of the row's variate): the level
         that normalization removes, for models (trees) that can use it.
+    seasonality : int, default=1
+        The lag :math:`m` of the steps :math:`|x_t - x_{t-m}|` that measure
+        each series' unit with ``window_weights="scale_free"``, as
+        :func:`sklearn_revin.metrics.mase` names it: 24 for hourly series
+        with a daily cycle, to weigh the windows in the units of the MASE
+        they are judged by. The windows need at least ``seasonality + 1``
+        steps. Not used by the other weights.
 
     Attributes
     ----------
@@ -241,6 +252,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         "channel_independent": ["boolean"],
         "window_weights": [StrOptions(set(WINDOW_WEIGHTS))],
         "window_statistics": ["boolean"],
+        "seasonality": [Interval(Integral, 1, None, closed="left")],
         "step_order": [StrOptions({"oldest_first", "newest_first"}), None],
         "passthrough": [Integral, str, "array-like", None],
         "verbose": ["verbose"],
@@ -264,6 +276,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         passthrough=None,
         verbose: int = 0,
         window_statistics: bool = False,
+        seasonality: int = 1,
     ):
         self.regressor = regressor
         self.n_variates = n_variates
@@ -275,6 +288,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         self.passthrough = passthrough
         self.verbose = verbose
         self.window_statistics = window_statistics
+        self.seasonality = seasonality
 
     @_fit_context(
         # The regressor and the transformer are validated when they are fitted.
@@ -299,7 +313,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             The series each window belongs to (an id per window, any dtype),
             for windows of many series stacked in one ``X``: with
             ``window_weights="scale_free"`` (the choice of ``"auto"`` when
-            ``groups`` is given) each series weighs by its own scale. None
+            ``groups`` is given) each series weighs in its own units (its
+            mean absolute step at lag ``seasonality``). None
             takes the series from ``X``'s index where it is that of
             :func:`make_windows` with ``id_col`` (``(id_col, time_col)``, see
             :ref:`panels`), and otherwise means that all windows are of one
@@ -349,11 +364,11 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         # (Non-numeric columns go to the regressor as they are: no exact route.)
         # Window statistics as features, and weights by series, are fitted in
         # memory.
+        window_weights = self._resolve_window_weights(groups)
         in_memory_only = (
             non_numeric is not None
             or self.window_statistics
-            or self.window_weights == "scale_free"
-            or (groups is not None and self.window_weights == "auto")
+            or window_weights == "scale_free"
         )
         exact = (
             None
@@ -408,7 +423,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                     f"groups must hold one series id per window of X: shape "
                     f"({X.shape[0]},) expected, got {groups.shape}."
                 )
-        self.window_weights_ = self._resolve_window_weights(groups)
+        self.window_weights_ = window_weights
 
         self.revin_ = self._make_revin()
         if exact:
@@ -619,7 +634,12 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         horizon = Y_normalized.shape[1] // n_targets
         scale = self.window_weights_ != "uniform"
         factor = window_factors(
-            self.window_weights_, self.revin_, X_normalized, targets, groups
+            self.window_weights_,
+            self.revin_,
+            X_normalized,
+            targets,
+            groups,
+            seasonality=self.seasonality,
         )
         statistics = InstanceStatistics(self.revin_.mean_, self.revin_.scale_)
         inputs = self._regressor_input(X_normalized, statistics)

@@ -7,11 +7,14 @@ weigh more depends on the loss the forecast is judged by:
 
 - ``"scale"``: the squared error on the series' own scale (RLinear's,
   a single series' MSE): weight :math:`(\sigma_{iv} / |\gamma_v|)^2`;
-- ``"scale_free"``: the squared error in units of each series' mean
-  absolute step (a MASE-like loss, so that no series dominates a panel by
-  its level): weight :math:`(\sigma_{iv} / (|\gamma_v| D_{s(i)v}))^2`, with
-  :math:`D_{sv}` the mean absolute step of series :math:`s`, from its
-  windows. For one series :math:`D` is a constant: it is ``"scale"``;
+- ``"scale_free"``: the error in units of each series' mean absolute
+  seasonal step (MASE's units, so that no series dominates a panel by its
+  level): weight :math:`\sigma_{iv} / (|\gamma_v| D_{s(i)v})`, with
+  :math:`D_{sv}` the mean :math:`|x_t - x_{t-m}|` of series :math:`s`
+  (:math:`m` the ``seasonality``), from its windows. Unsquared: it is the
+  weight under which a window's absolute error in normalized space is its
+  contribution to MASE, and it measured best on M4 Hourly (OWA 0.451
+  against 0.463 squared, LightGBM; see docs/many_series.rst);
 - ``"uniform"``: the squared error in normalized space.
 """
 
@@ -22,39 +25,51 @@ import numpy as np
 WINDOW_WEIGHTS = frozenset({"auto", "scale", "scale_free", "uniform"})
 
 
-def window_factors(kind, revin, X_normalized, targets, groups=None) -> np.ndarray:
+def window_factors(
+    kind, revin, X_normalized, targets, groups=None, seasonality=1
+) -> np.ndarray:
     """Weight of each window and target variate, shape (n_windows, n_targets).
 
     ``revin`` is the fitted RevINTransformer, with the training windows'
     ``scale_`` still held; ``X_normalized`` its transform of them; ``groups``
-    the series of each window (None: all windows are of one series).
+    the series of each window (None: all windows are of one series);
+    ``seasonality`` the lag of the steps of ``"scale_free"``.
     """
     n_windows = X_normalized.shape[0]
     if kind == "uniform":
         return np.ones((n_windows, len(targets)))
     # gamma_ is the effective gamma.
     scale = revin.scale_[:, targets] / np.abs(revin.gamma_[targets])
-    factor = np.square(scale, dtype=np.float64)
-    if kind == "scale" or groups is None:
-        # One series: its scale is one constant, which the mean-one
-        # normalization of the weights removes: "scale_free" is "scale".
-        return factor
-    return factor / np.square(series_steps(revin, X_normalized, targets, groups))
+    scale = np.asarray(scale, dtype=np.float64)
+    if kind == "scale":
+        return np.square(scale)
+    if groups is None:  # one series: its step is one constant
+        groups = np.zeros(n_windows, dtype=np.intp)
+    return scale / series_steps(revin, X_normalized, targets, groups, seasonality)
 
 
-def series_steps(revin, X_normalized, targets, groups) -> np.ndarray:
-    """Each window's series' mean absolute step, shape (n_windows, n_targets).
+def series_steps(revin, X_normalized, targets, groups, seasonality=1) -> np.ndarray:
+    """Each window's series' mean absolute seasonal step, (n_windows, n_targets).
 
     The step of a series is the mean, over its windows, of each window's mean
-    absolute first difference on the series' own scale (undoing RevIN's
+    ``|x_t - x_{t - seasonality}|`` on the series' own scale (undoing RevIN's
     normalization of the window), floored at RevIN's ``sqrt(eps_)`` for a
     series that never moves.
     """
     windows = target_windows(revin, X_normalized, targets)
-    if windows.shape[2] < 2:  # no step to measure: every series weighs alike
-        return np.ones((windows.shape[0], len(targets)))
+    n_steps = windows.shape[2]
+    if n_steps <= seasonality:
+        raise ValueError(
+            f"window_weights='scale_free' with seasonality={seasonality} "
+            f"measures each series' step |x[t] - x[t-{seasonality}]| within its "
+            f"windows, which needs windows of at least {seasonality + 1} steps; "
+            f"got windows of {n_steps} step(s) ({X_normalized.shape[1]} "
+            "feature(s) in X). Use longer windows, a smaller seasonality, or "
+            "window_weights='scale'."
+        )
+    lagged = windows[:, :, seasonality:] - windows[:, :, :-seasonality]
     with np.errstate(all="ignore"):
-        normalized_step = np.nanmean(np.abs(np.diff(windows, axis=2)), axis=2)
+        normalized_step = np.nanmean(np.abs(lagged), axis=2)
     step = normalized_step * revin.scale_[:, targets] / np.abs(revin.gamma_[targets])
     _, series = np.unique(np.asarray(groups), return_inverse=True)
     series = series.ravel()

@@ -1095,13 +1095,12 @@ def test_revin_regressor_scale_beats_uniform_on_a_slice_of_etth2(public_data):
 # ------------------------- scale-free window weights and window statistics (issue 23)
 
 
-def _series_steps_by_loop(X, groups):
-    """Each window's series' mean |first difference|, averaged over its windows."""
+def _series_steps_by_loop(X, groups, seasonality=1):
+    """Each window's series' mean |x[t] - x[t - m]|, averaged over its windows."""
     per_series = {}
     for row, group in zip(X, groups, strict=True):
-        step = sum(abs(row[k + 1] - row[k]) for k in range(len(row) - 1)) / (
-            len(row) - 1
-        )
+        lags = range(seasonality, len(row))
+        step = sum(abs(row[t] - row[t - seasonality]) for t in lags) / len(lags)
         per_series.setdefault(group, []).append(step)
     return np.array([np.mean(per_series[group]) for group in groups])
 
@@ -1115,26 +1114,92 @@ def _two_series_panel(rng, factor=1.0, shift=0.0):
     return X, Y, groups
 
 
+@pytest.mark.parametrize("seasonality", [1, 5])
 @pytest.mark.parametrize("gamma", [1.0, -2.5])
-def test_revin_regressor_scale_free_weights_divide_by_the_series_step(
-    global_random_seed, gamma
+def test_revin_regressor_scale_free_weights_divide_by_the_series_seasonal_step(
+    global_random_seed, gamma, seasonality
 ):
-    """Check "scale_free": (scale / (|gamma| * series' mean |step|)) ** 2, mean one."""
+    """Check "scale_free": scale / (|gamma| * series' mean |lag-m step|), mean one."""
     rng = np.random.RandomState(global_random_seed)
     X, Y, groups = _two_series_panel(rng, factor=40.0, shift=7.0)
     model = RevINRegressor(
         WeightRecordingRidge(),
         revin=RevINTransformer(gamma=[gamma]),
         window_weights="scale_free",
+        seasonality=seasonality,
     ).fit(X, Y, groups=groups)
     _, scale = numpy_statistics(X, 1)
-    expected = (scale[:, 0] / (abs(gamma) * _series_steps_by_loop(X, groups))) ** 2
+    steps = _series_steps_by_loop(X, groups, seasonality)
+    expected = scale[:, 0] / (abs(gamma) * steps)
     assert_allclose(model.regressor_.seen_sample_weight_, expected / expected.mean())
     assert model.window_weights_ == "scale_free"
 
 
-def test_revin_regressor_scale_free_without_groups_is_scale(global_random_seed):
-    """Check that one series (no groups) keeps the weights and forecasts of "scale"."""
+def test_revin_regressor_scale_free_weights_of_a_tiny_panel_by_hand():
+    """Check the weights of two windows of two series, worked out by hand.
+
+    Series "a", window [0, 1, 3, 4]: steps at lag 2 are |3 - 0| = 3 and
+    |4 - 1| = 3, so D = 3; the window's variance is (4 + 1 + 1 + 4) / 4 =
+    2.5. Series "b", window [10, 10, 30, 50]: lag-2 steps 20 and 40, D = 30;
+    mean 25, variance (225 + 225 + 25 + 625) / 4 = 275. Weights sqrt(2.5) / 3
+    and sqrt(275) / 30, divided by their mean.
+    """
+    X = np.array([[0.0, 1.0, 3.0, 4.0], [10.0, 10.0, 30.0, 50.0]])
+    model = RevINRegressor(
+        WeightRecordingRidge(), window_weights="scale_free", seasonality=2
+    ).fit(X, np.array([5.0, 60.0]), groups=["a", "b"])
+    raw = np.array([np.sqrt(2.5) / 3, np.sqrt(275.0) / 30])
+    assert_allclose(model.regressor_.seen_sample_weight_, raw / raw.mean())
+
+
+@given(
+    st.floats(0.05, 1e4),  # smaller: windows' variances near RevIN's eps
+    st.floats(-1e4, 1e4),
+    st.integers(1, 11),
+    st.booleans(),
+)
+@settings(max_examples=30, deadline=None)
+def test_revin_regressor_scale_free_weights_ignore_each_series_level_and_scale(
+    factor, shift, seasonality, negative
+):
+    """Check that the weights are invariant to one series' level and scale."""
+    factor = -factor if negative else factor
+    X, Y, groups = _two_series_panel(np.random.RandomState(0))
+    moved_X, moved_Y, _ = _two_series_panel(np.random.RandomState(0), factor, shift)
+    model = RevINRegressor(
+        WeightRecordingRidge(), window_weights="scale_free", seasonality=seasonality
+    )
+    reference = clone(model).fit(X, Y, groups=groups).regressor_.seen_sample_weight_
+    moved = model.fit(moved_X, moved_Y, groups=groups).regressor_.seen_sample_weight_
+    assert_allclose(moved, reference, rtol=1e-6)
+
+
+def test_revin_regressor_scale_free_window_shorter_than_the_season_is_an_error():
+    """Check that a window of no more than seasonality steps names both."""
+    X, Y = make_windows(np.arange(60.0), 24, 1)
+    model = RevINRegressor(window_weights="scale_free", seasonality=24)
+    with pytest.raises(ValueError, match=r"seasonality=24 .*at least 25 steps; got "):
+        model.fit(X, Y, groups=np.arange(len(X)) % 2)
+    with pytest.raises(ValueError, match=r"got windows of 24 step\(s\)"):
+        model.fit(X, Y)  # one series
+    RevINRegressor(window_weights="scale", seasonality=24).fit(X, Y)  # unused
+
+
+@pytest.mark.parametrize("seasonality", [0, -1, 2.5])
+def test_revin_regressor_seasonality_must_be_a_positive_int(seasonality):
+    """Check the parameter's validation."""
+    X, Y = make_windows(np.arange(60.0), 12, 1)
+    with pytest.raises(ValueError, match="'seasonality' parameter"):
+        RevINRegressor(seasonality=seasonality).fit(X, Y)
+
+
+def test_revin_regressor_auto_without_groups_is_scale(global_random_seed):
+    """Check that one series (no groups) keeps the weights and forecasts of "scale".
+
+    The single-series results (ETT, RLinear) do not change with the panel
+    weights; "scale_free" on one series weighs by the window's scale,
+    unsquared.
+    """
     rng = np.random.RandomState(global_random_seed)
     X, Y = make_windows(trending_series(rng, 100, 2), 10, 3)
     fitted = {
@@ -1143,13 +1208,16 @@ def test_revin_regressor_scale_free_without_groups_is_scale(global_random_seed):
         ).fit(X, Y)
         for weights in ("scale", "scale_free", "auto")
     }
-    for weights in ("scale_free", "auto"):
-        for ours, reference in zip(
-            fitted[weights].regressors_, fitted["scale"].regressors_, strict=True
-        ):
-            assert_allclose(ours.seen_sample_weight_, reference.seen_sample_weight_)
-        assert_allclose(fitted[weights].predict(X), fitted["scale"].predict(X))
+    for ours, reference in zip(
+        fitted["auto"].regressors_, fitted["scale"].regressors_, strict=True
+    ):
+        assert_allclose(ours.seen_sample_weight_, reference.seen_sample_weight_)
+    assert_allclose(fitted["auto"].predict(X), fitted["scale"].predict(X))
     assert fitted["auto"].window_weights_ == "scale"
+    _, scale = numpy_statistics(X, 2)
+    for k, regressor in enumerate(fitted["scale_free"].regressors_):
+        expected = scale[:, k] / scale[:, k].mean()
+        assert_allclose(regressor.seen_sample_weight_, expected)
 
 
 def test_revin_regressor_auto_with_groups_is_scale_free(global_random_seed):
