@@ -526,6 +526,14 @@ def default_cases(quick: bool) -> list[Case]:
             memory=False,
         ),
         Case(
+            "float64 20,000,000 x 8 (short windows)",
+            (20_000_000, 8),
+            "float64",
+            5,
+            tslearn_rows=50_000,
+            memory=False,
+        ),
+        Case(
             "float32 200,000 x 256, 1 busy process",
             (200_000, 256),
             "float32",

@@ -308,14 +308,18 @@ def denormalize(
     out: torch.Tensor | None = None,
     inverse: str = "exact",
     eps: float = 0.0,
+    keepdim: bool = False,
 ) -> torch.Tensor:
     """Return ``(z - beta) / gamma * scale + loc``, the inverse of :func:`normalize`.
 
     ``z`` may have another number of steps than the windows the statistics
     come from (a forecast horizon). Shapes and ``out`` are as in
-    :func:`normalize`. With ``inverse="eps_squared"`` the division is by
-    ``gamma + eps**2`` instead, as the original RevIN and its copies
-    denormalize: not the exact inverse, but their numbers.
+    :func:`normalize`; ``keepdim=True`` says that the statistics keep the
+    window axis, ``(..., n_variates, 1)``, and gamma and beta are
+    ``(n_variates, 1)``, as :func:`unmasked_normalize` gives them. With
+    ``inverse="eps_squared"`` the division is by ``gamma + eps**2`` instead,
+    as the original RevIN and its copies denormalize: not the exact inverse,
+    but their numbers.
     """
     if inverse not in INVERSES:
         raise ValueError(f"inverse must be one of {INVERSES}, got {inverse!r}.")
@@ -326,10 +330,12 @@ def denormalize(
     # first, an error of one unit in the last place of the output at most.
     factor = scale / gamma
     shift = torch.addcmul(loc, beta, factor, value=-1)
+    if not keepdim:
+        factor, shift = factor.unsqueeze(-1), shift.unsqueeze(-1)
     if _needs_autograd(z, loc, scale, gamma, beta):
-        return torch.addcmul(shift.unsqueeze(-1), z, factor.unsqueeze(-1))
+        return torch.addcmul(shift, z, factor)
     with _kernel_threads(z):
-        return torch.addcmul(shift.unsqueeze(-1), z, factor.unsqueeze(-1), out=out)
+        return torch.addcmul(shift, z, factor, out=out)
 
 
 def masked_denormalize(
@@ -650,20 +656,23 @@ def unmasked_normalize(
     float32 windows far from 0 accurate. The caller checks that ``x`` is
     finite (a NaN here would spread to its whole window).
 
-    Parameters and returns are those of :func:`masked_normalize`.
+    Every per-window tensor keeps its window axis (no squeeze and unsqueeze
+    on the way, which cost an operator call each on small inputs): ``gamma``
+    and ``beta`` are ``(n_variates, 1)``, as the module holds them, and the
+    statistics are returned as ``(..., n_variates, 1)``;
+    :func:`denormalize` takes them as they are.
     """
     _check_modes(eps_mode, center)
     first_mean = x.mean(-1, keepdim=True)
     d = x - first_mean
-    variance, residual = torch.var_mean(d, dim=-1, correction=0)
+    variance, residual = torch.var_mean(d, dim=-1, correction=0, keepdim=True)
     if center == "mean":
-        offset, loc = residual, first_mean.squeeze(-1) + residual
+        offset, loc = residual, first_mean + residual
     else:
-        loc = x[..., -1]
-        offset = loc - first_mean.squeeze(-1)
+        loc = x[..., -1:]
+        offset = loc - first_mean
     scale = _scale(variance, eps, eps_mode)
-    factor = (gamma / scale).unsqueeze(-1)
-    normalized = torch.addcmul(beta.unsqueeze(-1), d - offset.unsqueeze(-1), factor)
+    normalized = torch.addcmul(beta, d - offset, gamma / scale)
     return normalized, WindowStatistics(loc=loc, scale=scale, variance=variance)
 
 
