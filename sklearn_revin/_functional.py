@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from . import _fused, _threads
-from ._backend import as_tensor_like, empty_like
+from ._backend import as_tensor_like, empty, empty_like
 
 __all__ = [
     "CENTERS",
@@ -750,9 +750,8 @@ def _fused_or_none(
     write = out is not None
     n_rows = rows.shape[0]
     kept = x.dtype if stats_dtype is None else stats_dtype
-    loc = torch.empty(n_rows, dtype=kept)
-    scale = torch.empty(n_rows, dtype=kept)
-    variance = torch.empty(n_rows, dtype=x.dtype) if with_variance else None
+    loc, scale = empty((n_rows,), kept), empty((n_rows,), kept)
+    variance = empty((n_rows,), x.dtype) if with_variance else None
     with torch.no_grad():
         if write and x.numel() >= _SKIP_CHECK_MIN_NUMEL and not bool(beta.any()):
             beta = None  # no shift where none is needed
@@ -883,7 +882,7 @@ def _blocked(x, out, gamma, beta, eps, eps_mode, center, stats_dtype, with_varia
             kept = x.dtype if stats_dtype is None else stats_dtype
             stats = WindowStatistics(
                 *(
-                    torch.empty(n_instances * n_variates, dtype=dtype, device=x.device)
+                    empty((n_instances * n_variates,), dtype, x.device)
                     for dtype in (kept, kept, x.dtype)
                 )
             )
