@@ -526,6 +526,14 @@ def default_cases(quick: bool) -> list[Case]:
             memory=False,
         ),
         Case(
+            "float64 20,000,000 x 8 (short windows)",
+            (20_000_000, 8),
+            "float64",
+            5,
+            tslearn_rows=50_000,
+            memory=False,
+        ),
+        Case(
             "float32 200,000 x 256, 1 busy process",
             (200_000, 256),
             "float32",
@@ -862,6 +870,8 @@ def restructuredtext(
 
 
 def plot(results: list[Result], cases: list[Case], path: Path) -> None:
+    if not cases:  # "--cases nn": nothing to plot
+        return
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1044,7 +1054,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--no-memory", action="store_true", help="skip peak memory")
     parser.add_argument(
-        "--cases", nargs="*", help="only cases whose name has one of these"
+        "--cases",
+        nargs="*",
+        help="only cases whose name has one of these; nn: the nn.RevIN comparison",
     )
     parser.add_argument(
         "--repeats", type=int, help="override the repeats of every case"
@@ -1091,7 +1103,8 @@ def main(argv: list[str] | None = None) -> None:
         for case in cases:
             case.repeats = args.repeats
     nn_rows = None
-    if not args.no_nn and not args.cases:
+    # "--cases nn" runs the nn.RevIN comparison alone (no case has "nn").
+    if not args.no_nn and (not args.cases or "nn" in args.cases):
         print("\n== nn.RevIN against the itransformer layer", flush=True)
         nn_rows = bench_nn(args.quick, args.repeats)
     run(

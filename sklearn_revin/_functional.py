@@ -31,16 +31,19 @@ import contextlib
 import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from . import _fused, _threads
-from ._backend import empty_like
+from ._backend import as_tensor_like, empty, empty_like
 
 __all__ = [
     "CENTERS",
     "EPS_MODES",
     "INVERSES",
     "WindowStatistics",
+    "apply_statistics",
+    "compensated_location",
     "denormalize",
     "effective_gamma",
     "masked_denormalize",
@@ -125,7 +128,8 @@ def window_statistics(
     eps: float,
     eps_mode: str = "clamp",
     center: str = "mean",
-    loc_dtype: torch.dtype | None = None,
+    stats_dtype: torch.dtype | None = None,
+    with_variance: bool = True,
 ) -> WindowStatistics:
     """Compute the location and scale of each window over its last axis.
 
@@ -144,11 +148,16 @@ def window_statistics(
         variance.
     center : {"mean", "last"}, default="mean"
         What is subtracted: the window mean, or its last observed value.
-    loc_dtype : torch.dtype, default=None
-        Dtype of ``loc``; None is x's. ``torch.float64`` for float32 windows
-        keeps the mean to float64 precision (its float32 first value and the
-        correction are added in float64), for normalizing other values, such
-        as the targets that follow a window, with it later.
+    stats_dtype : torch.dtype, default=None
+        Dtype of ``loc`` and ``scale``; None is x's. ``torch.float64`` for
+        float32 windows keeps the mean to float64 precision (its float32 first
+        value and the correction are added in float64), for normalizing other
+        values, such as the targets that follow a window, with it later. The
+        statistics are written in this dtype as they are computed: no
+        conversion pass over them afterwards.
+    with_variance : bool, default=True
+        Return the variance too; False returns None in its place (one array
+        fewer to write where it is not kept).
 
     Returns
     -------
@@ -158,13 +167,12 @@ def window_statistics(
     _check_modes(eps_mode, center)
     if _needs_autograd(x) or not _blockable(x):
         stats = _differentiable_statistics(x, eps=eps, eps_mode=eps_mode, center=center)
-        return _with_loc_dtype(stats, loc_dtype)
-    fused = _fused_or_none(x, None, eps, eps_mode, center, None, None, loc_dtype)
+        return _with_stats_dtype(stats, stats_dtype, with_variance)
+    options = (eps, eps_mode, center, stats_dtype, with_variance)
+    fused = _fused_or_none(x, None, None, None, *options)
     if fused is not None:
         return fused[1]
-    return _blocked(
-        x, None, eps=eps, eps_mode=eps_mode, center=center, loc_dtype=loc_dtype
-    )
+    return _blocked(x, None, None, None, *options)
 
 
 def normalize_windows(
@@ -176,7 +184,8 @@ def normalize_windows(
     eps_mode: str = "clamp",
     center: str = "mean",
     out: torch.Tensor | None = None,
-    loc_dtype: torch.dtype | None = None,
+    stats_dtype: torch.dtype | None = None,
+    with_variance: bool = True,
 ) -> tuple[torch.Tensor, WindowStatistics]:
     """Normalize each window by its own statistics, in one pass over memory.
 
@@ -197,8 +206,8 @@ def normalize_windows(
         Where to write the result (may be ``x`` itself). Not differentiable.
         With ``out=x`` on the CPU, an infinity in a later block raises after
         the earlier blocks were normalized in place.
-    loc_dtype : torch.dtype, default=None
-        Dtype of the statistics' ``loc``, as in :func:`window_statistics`.
+    stats_dtype, with_variance
+        As in :func:`window_statistics`.
 
     Returns
     -------
@@ -211,37 +220,29 @@ def normalize_windows(
     if out is None and (_needs_autograd(x, gamma, beta) or not _blockable(x)):
         stats = _differentiable_statistics(x, eps=eps, eps_mode=eps_mode, center=center)
         normalized = normalize(x, stats.loc, stats.scale, gamma, beta)
-        return normalized, _with_loc_dtype(stats, loc_dtype)
+        return normalized, _with_stats_dtype(stats, stats_dtype, with_variance)
     if not _blockable(x):
         stats = _differentiable_statistics(x, eps=eps, eps_mode=eps_mode, center=center)
         normalized = normalize(x, stats.loc, stats.scale, gamma, beta, out=out)
-        return normalized, _with_loc_dtype(stats, loc_dtype)
+        return normalized, _with_stats_dtype(stats, stats_dtype, with_variance)
     # The fused kernel adds eps to the variance, never to the deviation, and its
     # mean has x's precision only.
     fused = (
         center == "mean"
         and eps_mode != "add_std"
-        and loc_dtype in (None, x.dtype)
+        and stats_dtype in (None, x.dtype)
         and _prefers_layer_norm(x)
     )
     if fused and (out is None or not _overlaps(x, out)):
-        return _layer_norm(x, out, eps, eps_mode, gamma, beta)
+        out, stats = _layer_norm(x, out, eps, eps_mode, gamma, beta)
+        return out, _with_stats_dtype(stats, stats_dtype, with_variance)
     if out is None:
         out = empty_like(x)
-    fused = _fused_or_none(x, out, eps, eps_mode, center, gamma, beta, loc_dtype)
+    options = (eps, eps_mode, center, stats_dtype, with_variance)
+    fused = _fused_or_none(x, out, gamma, beta, *options)
     if fused is not None:
         return fused
-    stats = _blocked(
-        x,
-        out,
-        eps=eps,
-        eps_mode=eps_mode,
-        center=center,
-        gamma=gamma,
-        beta=beta,
-        loc_dtype=loc_dtype,
-    )
-    return out, stats
+    return out, _blocked(x, out, gamma, beta, *options)
 
 
 def normalize(
@@ -307,14 +308,18 @@ def denormalize(
     out: torch.Tensor | None = None,
     inverse: str = "exact",
     eps: float = 0.0,
+    keepdim: bool = False,
 ) -> torch.Tensor:
     """Return ``(z - beta) / gamma * scale + loc``, the inverse of :func:`normalize`.
 
     ``z`` may have another number of steps than the windows the statistics
     come from (a forecast horizon). Shapes and ``out`` are as in
-    :func:`normalize`. With ``inverse="eps_squared"`` the division is by
-    ``gamma + eps**2`` instead, as the original RevIN and its copies
-    denormalize: not the exact inverse, but their numbers.
+    :func:`normalize`; ``keepdim=True`` says that the statistics keep the
+    window axis, ``(..., n_variates, 1)``, and gamma and beta are
+    ``(n_variates, 1)``, as :func:`unmasked_normalize` gives them. With
+    ``inverse="eps_squared"`` the division is by ``gamma + eps**2`` instead,
+    as the original RevIN and its copies denormalize: not the exact inverse,
+    but their numbers.
     """
     if inverse not in INVERSES:
         raise ValueError(f"inverse must be one of {INVERSES}, got {inverse!r}.")
@@ -325,10 +330,12 @@ def denormalize(
     # first, an error of one unit in the last place of the output at most.
     factor = scale / gamma
     shift = torch.addcmul(loc, beta, factor, value=-1)
+    if not keepdim:
+        factor, shift = factor.unsqueeze(-1), shift.unsqueeze(-1)
     if _needs_autograd(z, loc, scale, gamma, beta):
-        return torch.addcmul(shift.unsqueeze(-1), z, factor.unsqueeze(-1))
+        return torch.addcmul(shift, z, factor)
     with _kernel_threads(z):
-        return torch.addcmul(shift.unsqueeze(-1), z, factor.unsqueeze(-1), out=out)
+        return torch.addcmul(shift, z, factor, out=out)
 
 
 def masked_denormalize(
@@ -351,6 +358,109 @@ def masked_denormalize(
     return torch.where(missing, z, denormalize(filled, loc, scale, gamma, beta))
 
 
+def apply_statistics(
+    function,
+    x: torch.Tensor,
+    mean,
+    scale,
+    gamma,
+    beta,
+    *,
+    out: torch.Tensor | None = None,
+    **options,
+) -> torch.Tensor:
+    """Apply :func:`normalize` or :func:`denormalize` with kept statistics.
+
+    ``x`` is ``(n, V, H)``; ``mean`` and ``scale`` ``(n, V)`` (NumPy or
+    tensors, float64 as the transformer keeps them), ``gamma`` and ``beta``
+    ``(V,)``. float32 data is computed at float32 cost with the float64 mean
+    (see :func:`compensated_location`). :func:`denormalize` of contiguous CPU
+    data takes the fused kernel where numba is installed, reading the
+    statistics as they are kept: one read and one write of the data.
+    """
+    if function is denormalize:
+        done = _fused_denormalize_or_none(x, out, mean, scale, gamma, beta, **options)
+        if done is not None:
+            return done
+    loc, shift = compensated_location(mean, scale, gamma, beta, x.dtype)
+    return function(
+        x,
+        as_tensor_like(loc, x),
+        as_tensor_like(scale, x),
+        as_tensor_like(gamma, x),
+        as_tensor_like(shift, x),
+        out=out,
+        **options,
+    )
+
+
+def compensated_location(mean, scale, gamma, beta, dtype):
+    """Return ``(loc, shift)`` in ``dtype``'s precision that stand for ``mean``.
+
+    ``(x - mean) / scale * gamma + beta`` equals ``(x - loc) / scale * gamma +
+    shift`` with ``loc`` the mean rounded to float32 and the rounding moved
+    into a per-instance ``shift = beta - (mean - loc) * gamma / scale``, which
+    is small and keeps its precision. So float32 values (the targets of a
+    window, a forecast) are normalized and mapped back with float64
+    statistics at float32 cost, as accurately as a transform. For float64
+    data, or float32 statistics, ``(mean, beta)`` is returned.
+    """
+    if dtype != np.float32 and dtype != torch.float32:
+        return mean, beta
+    if isinstance(mean, torch.Tensor):
+        if mean.dtype != torch.float64:
+            return mean, beta
+        loc = mean.to(torch.float32)
+        like = {"device": mean.device, "dtype": torch.float64}
+        factor = torch.as_tensor(gamma, **like) / torch.as_tensor(scale, **like)
+        return loc, torch.as_tensor(beta, **like) - (mean - loc) * factor
+    mean = np.asarray(mean)
+    if mean.dtype != np.float64:
+        return mean, beta
+    loc = mean.astype(np.float32)
+    return loc, beta - (mean - loc) * (gamma / np.asarray(scale, dtype=np.float64))
+
+
+def _fused_denormalize_or_none(z, out, mean, scale, gamma, beta, *, inverse, eps):
+    """Run :func:`denormalize` with the fused kernel; None where it does not apply.
+
+    It applies to contiguous float32 and float64 CPU data with NumPy float64
+    statistics (the kept ones), when numba is installed.
+    """
+    if inverse not in INVERSES:
+        raise ValueError(f"inverse must be one of {INVERSES}, got {inverse!r}.")
+    fits = (
+        z.device.type == "cpu"
+        and z.dtype in (torch.float32, torch.float64)
+        and z.is_contiguous()
+        and z.numel() > 0
+        and (out is None or _fusable_out(z, out))
+        and all(
+            isinstance(values, np.ndarray) and values.dtype == np.float64
+            for values in (mean, scale)
+        )
+        and _fused.available()
+    )
+    if not fits:
+        return None
+    if out is None:
+        out = empty_like(z)
+    gamma = np.asarray(gamma, dtype=np.float64)
+    if inverse == "eps_squared":
+        gamma = gamma + eps * eps
+    n_steps = z.shape[-1]
+    _fused.fused_denormalize(
+        z.view(-1, n_steps).numpy(),
+        out.view(-1, n_steps).numpy(),
+        np.ascontiguousarray(mean).reshape(-1),
+        np.ascontiguousarray(scale).reshape(-1),
+        gamma,
+        np.asarray(beta, dtype=np.float64),
+        threads=_threads.kernel_threads(z.numel() * z.element_size()),
+    )
+    return out
+
+
 # ------------------------------------------------------------------ internals
 
 
@@ -361,10 +471,12 @@ def _check_modes(eps_mode, center):
         raise ValueError(f"center must be one of {CENTERS}, got {center!r}.")
 
 
-def _with_loc_dtype(stats, loc_dtype):
-    if loc_dtype is None or stats.loc.dtype == loc_dtype:
-        return stats
-    return WindowStatistics(stats.loc.to(loc_dtype), stats.scale, stats.variance)
+def _with_stats_dtype(stats, stats_dtype, with_variance=True):
+    """Return ``stats`` with loc and scale in ``stats_dtype`` (None: as they are)."""
+    loc, scale = stats.loc, stats.scale
+    if stats_dtype is not None:
+        loc, scale = loc.to(stats_dtype), scale.to(stats_dtype)
+    return WindowStatistics(loc, scale, stats.variance if with_variance else None)
 
 
 def _needs_autograd(*tensors) -> bool:
@@ -544,20 +656,23 @@ def unmasked_normalize(
     float32 windows far from 0 accurate. The caller checks that ``x`` is
     finite (a NaN here would spread to its whole window).
 
-    Parameters and returns are those of :func:`masked_normalize`.
+    Every per-window tensor keeps its window axis (no squeeze and unsqueeze
+    on the way, which cost an operator call each on small inputs): ``gamma``
+    and ``beta`` are ``(n_variates, 1)``, as the module holds them, and the
+    statistics are returned as ``(..., n_variates, 1)``;
+    :func:`denormalize` takes them as they are.
     """
     _check_modes(eps_mode, center)
     first_mean = x.mean(-1, keepdim=True)
     d = x - first_mean
-    variance, residual = torch.var_mean(d, dim=-1, correction=0)
+    variance, residual = torch.var_mean(d, dim=-1, correction=0, keepdim=True)
     if center == "mean":
-        offset, loc = residual, first_mean.squeeze(-1) + residual
+        offset, loc = residual, first_mean + residual
     else:
-        loc = x[..., -1]
-        offset = loc - first_mean.squeeze(-1)
+        loc = x[..., -1:]
+        offset = loc - first_mean
     scale = _scale(variance, eps, eps_mode)
-    factor = (gamma / scale).unsqueeze(-1)
-    normalized = torch.addcmul(beta.unsqueeze(-1), d - offset.unsqueeze(-1), factor)
+    normalized = torch.addcmul(beta, d - offset, gamma / scale)
     return normalized, WindowStatistics(loc=loc, scale=scale, variance=variance)
 
 
@@ -611,13 +726,16 @@ def _viewable_as_instances(t):
     return True
 
 
-def _fused_or_none(x, out, eps, eps_mode, center, gamma, beta, loc_dtype):
+def _fused_or_none(
+    x, out, gamma, beta, eps, eps_mode, center, stats_dtype, with_variance
+):
     """Run the optional fused kernel (see _fused); None where it does not apply.
 
     It applies to contiguous float32 and float64 CPU tensors, with ``out``
     contiguous and either ``x`` itself or apart from it, when numba is
-    installed. Windows the kernel flags (NaN, infinity, overflow) are redone
-    by :func:`_block`, which ignores NaN or raises.
+    installed. The statistics are written straight into the arrays returned.
+    Windows the kernel flags (NaN, infinity, overflow) are redone by
+    :func:`_block`, which ignores NaN or raises.
     """
     if not (
         x.device.type == "cpu"
@@ -630,11 +748,14 @@ def _fused_or_none(x, out, eps, eps_mode, center, gamma, beta, loc_dtype):
     rows = x.reshape(-1, n_steps)
     out_rows = None if out is None else out.view(-1, n_steps)
     write = out is not None
+    n_rows = rows.shape[0]
+    kept = x.dtype if stats_dtype is None else stats_dtype
+    loc, scale = empty((n_rows,), kept), empty((n_rows,), kept)
+    variance = empty((n_rows,), x.dtype) if with_variance else None
     with torch.no_grad():
         if write and x.numel() >= _SKIP_CHECK_MIN_NUMEL and not bool(beta.any()):
             beta = None  # no shift where none is needed
-        threads = _threads.kernel_threads(x.numel() * x.element_size())
-        loc, variance, scale, bad = _fused.fused_rows(
+        flagged = _fused.fused_rows(
             rows,
             out_rows,
             gamma if write else torch.ones(1, dtype=torch.float64),
@@ -642,14 +763,16 @@ def _fused_or_none(x, out, eps, eps_mode, center, gamma, beta, loc_dtype):
             eps=eps,
             eps_mode=eps_mode,
             center=center,
-            threads=threads,
+            loc=loc,
+            scale=scale,
+            variance=variance,
+            threads=_threads.kernel_threads(x.numel() * x.element_size()),
         )
-        index = bad.nonzero().squeeze(1)
-        if index.numel():
+        if flagged:
             _redo_rows(
                 rows,
                 out_rows,
-                index,
+                torch.isnan(loc).nonzero().squeeze(1),
                 (loc, scale, variance),
                 eps,
                 eps_mode,
@@ -658,12 +781,12 @@ def _fused_or_none(x, out, eps, eps_mode, center, gamma, beta, loc_dtype):
                 beta,
                 write,
             )
-        variance = variance.to(x.dtype)
-        _check_overflow(variance)
-        scale = scale.to(x.dtype)
-        loc = loc.to(x.dtype if loc_dtype is None else loc_dtype)
     shape = x.shape[:-1]
-    stats = WindowStatistics(loc.view(shape), scale.view(shape), variance.view(shape))
+    stats = WindowStatistics(
+        loc.view(shape),
+        scale.view(shape),
+        None if variance is None else variance.view(shape),
+    )
     return out, stats
 
 
@@ -696,7 +819,8 @@ def _redo_rows(rows, out_rows, index, stats, eps, eps_mode, center, gamma, beta,
     if write:
         out_rows.index_copy_(0, index, normalized.squeeze(1))
     for full, values in zip(stats, part, strict=True):
-        full.index_copy_(0, index, values.reshape(-1).to(full.dtype))
+        if full is not None:
+            full.index_copy_(0, index, values.reshape(-1).to(full.dtype))
 
 
 def _kernel_threads(x):
@@ -725,17 +849,18 @@ def _block_size(x3):
     return max(1, BLOCK_BYTES // max(instance_bytes, 1))
 
 
-def _blocked(x, out, *, eps, eps_mode, center, gamma=None, beta=None, loc_dtype=None):
+def _blocked(x, out, gamma, beta, eps, eps_mode, center, stats_dtype, with_variance):
     """Return the statistics of ``x``, normalizing it into ``out`` unless None.
 
     Every block is read from memory once; the deviations from a first mean go
     into the block of ``out`` (or a scratch block when there is no ``out``),
-    where the remaining passes find them in the cache.
+    where the remaining passes find them in the cache. Each block's statistics
+    are written into arrays of the whole, allocated once in ``stats_dtype``.
     """
     write = out is not None
     if write and x.numel() >= _SKIP_CHECK_MIN_NUMEL and not bool(beta.any()):
         beta = None  # no shift pass on large inputs where none is needed
-    options = (eps, eps_mode, center, gamma, beta, write, loc_dtype)
+    options = (eps, eps_mode, center, gamma, beta, write, stats_dtype)
     with torch.no_grad(), _kernel_threads(x):
         if write:
             x3, out3, target = _instance_views(x, out)
@@ -743,27 +868,40 @@ def _blocked(x, out, *, eps, eps_mode, center, gamma=None, beta=None, loc_dtype=
             # Statistics alone need no variate axis: one window per row blocks
             # finely whatever the layout.
             x3 = x.reshape(-1, 1, x.shape[-1])
-        n_instances = x3.shape[0]
+        n_instances, n_variates = x3.shape[:2]
         step = _block_size(x3)
         if not write:
             out3 = torch.empty(
                 (min(step, n_instances), *x3.shape[1:]), dtype=x.dtype, device=x.device
             )
         if n_instances <= step:
-            stats = _block(x3, out3, *options)
+            stats = _with_stats_dtype(
+                WindowStatistics(*_block(x3, out3, *options)), stats_dtype
+            )
         else:
-            parts = []
+            kept = x.dtype if stats_dtype is None else stats_dtype
+            stats = WindowStatistics(
+                *(
+                    empty((n_instances * n_variates,), dtype, x.device)
+                    for dtype in (kept, kept, x.dtype)
+                )
+            )
             for start in range(0, n_instances, step):
                 x_block = x3[start : start + step]
                 d = out3[start : start + step] if write else out3[: x_block.shape[0]]
-                parts.append(_block(x_block, d, *options))
-            stats = [torch.cat(part) for part in zip(*parts, strict=True)]
+                part = _block(x_block, d, *options)
+                stop = start + x_block.shape[0]
+                span = slice(start * n_variates, stop * n_variates)
+                for full, values in zip(stats, part, strict=True):
+                    full[span].copy_(values.reshape(-1))
         if write and target is not out:
             out.copy_(target.view(out.shape))
     shape = x.shape[:-1]
-    if stats[0].shape == shape:
-        return WindowStatistics(*stats)
-    return WindowStatistics(*(part.reshape(shape) for part in stats))
+    return WindowStatistics(
+        stats.loc.reshape(shape),
+        stats.scale.reshape(shape),
+        stats.variance.reshape(shape) if with_variance else None,
+    )
 
 
 def _block(x, d, eps, eps_mode, center, gamma, beta, write, loc_dtype=None):

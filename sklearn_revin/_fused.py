@@ -3,20 +3,25 @@
 With numba installed (``pip install sklearn-revin[fast]``), each window
 (a row of ``T`` values) is normalized in two loops over the row while it sits
 in the L1 cache: the first sums ``x - x[0]`` and its square in float64, the
-second writes ``(x - mean) * (gamma / scale) + beta``. The data crosses the
-memory bus once each way, the floor of a copy; torch's blocked path
-(:mod:`sklearn_revin._functional`), the fallback without numba, makes six
-passes over cache-sized blocks and opens a parallel region for each.
+second writes ``(x - loc) * factor + shift`` in the data's precision, with
+``loc`` rounded to it and the rounding moved into the small per-row
+``shift`` (float32 windows far from zero stay exact to a unit or two in the
+last place, at float32 speed). The statistics are written straight into the
+caller's arrays, in the dtype the caller keeps them in: the data crosses the
+memory bus once each way, plus one write of the statistics. Torch's blocked
+path (:mod:`sklearn_revin._functional`), the fallback without numba, makes six
+passes over cache-sized blocks.
 
 Accuracy: the sums are taken about the window's first value in float64, so
 float32 windows far from zero keep their precision (the variance formula
 ``E[d**2] - E[d]**2`` loses digits only when the first value is many standard
 deviations away from the mean, ~1e4 std for one float32 digit). Windows whose
-sums are not finite (NaN, infinity, an overflow) are flagged and redone by the
-general path, which ignores NaN or raises.
+sums are not finite (NaN, infinity, an overflow) get a NaN ``loc`` and are
+counted; the caller redoes them with the general path, which ignores NaN or
+raises.
 
-The kernel is compiled on first use for each dtype (a second or two; numba
-caches it on disk). Rows are independent, so splitting them between threads
+The kernels are compiled on first use for each dtype (a second or two; numba
+caches them on disk). Rows are independent, so splitting them between threads
 gives the same bits whatever the thread count.
 """
 
@@ -28,14 +33,14 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-__all__ = ["available", "fused_rows"]
+__all__ = ["available", "fused_denormalize", "fused_rows"]
 
 _EPS_MODES = {"clamp": 0, "add": 1, "add_std": 2}
 
 
 @lru_cache(maxsize=1)
-def _kernel():
-    """Return the compiled kernel, or None when numba is not installed."""
+def _kernels():
+    """Return the compiled kernels, or None when numba is not installed."""
     try:
         import numba
     except ImportError:
@@ -47,7 +52,6 @@ def _kernel():
         out,
         gamma,
         beta,
-        n_variates,
         eps,
         eps_mode,
         last,
@@ -55,12 +59,16 @@ def _kernel():
         limit,
         loc,
         scale,
-        bad,
+        variance,
     ):
         n_rows, n_steps = x.shape
+        n_variates = gamma.shape[0]
+        keep_variance = variance.shape[0] > 0
+        cast = x.dtype.type
         # Per-row costs matter for short windows: no integer modulo, and
         # multiplications by 1/n instead of divisions.
         inv_n = 1.0 / n_steps
+        flagged = 0
         v = 0
         for r in range(n_rows):
             x0 = np.float64(x[r, 0])
@@ -70,12 +78,13 @@ def _kernel():
                 d = np.float64(x[r, t]) - x0
                 s1 += d
                 s2 += d * d
-            # Sums (of x, of squares) past the data's dtype overflow in the
-            # fallback: those windows raise there, so they raise here too.
             variate = v
             v = 0 if v + 1 == n_variates else v + 1
+            # Sums (of x, of squares) past the data's dtype overflow in the
+            # fallback: those windows raise there, so they raise here too.
             if not (s2 <= limit and abs(x0 * n_steps + s1) <= limit):
-                bad[r] = True
+                loc[r] = np.nan
+                flagged += 1
                 continue
             m = s1 * inv_n
             var = max(s2 * inv_n - m * m, 0.0)
@@ -87,20 +96,64 @@ def _kernel():
                 s = np.sqrt(var) + eps
             center = np.float64(x[r, n_steps - 1]) if last else x0 + m
             loc[r] = center
-            scale[r, 0] = var
-            scale[r, 1] = s
+            scale[r] = s
+            if keep_variance:
+                variance[r] = var
             if write:
                 factor = gamma[variate] / s
-                shift = beta[variate]
+                rounded = cast(center)
+                shift = cast(beta[variate] - (center - np.float64(rounded)) * factor)
+                f = cast(factor)
                 for t in range(n_steps):
-                    out[r, t] = (np.float64(x[r, t]) - center) * factor + shift
+                    out[r, t] = (x[r, t] - rounded) * f + shift
+        return flagged
 
-    return rows_kernel
+    @numba.njit(nogil=True, cache=True)
+    def inverse_kernel(z, out, loc, scale, gamma, beta):
+        n_rows, n_steps = z.shape
+        n_variates = gamma.shape[0]
+        cast = z.dtype.type
+        v = 0
+        for r in range(n_rows):
+            variate = v
+            v = 0 if v + 1 == n_variates else v + 1
+            factor = scale[r] / gamma[variate]
+            shift = loc[r] - beta[variate] * factor
+            # z * factor + shift with the shift's rounding added back first.
+            rounded = cast(shift)
+            rest = cast(shift - np.float64(rounded))
+            f = cast(factor)
+            for t in range(n_steps):
+                out[r, t] = (z[r, t] * f + rest) + rounded
+
+    return rows_kernel, inverse_kernel
 
 
 def available() -> bool:
-    """Return True when numba is installed and the fused kernel can run."""
-    return _kernel() is not None
+    """Return True when numba is installed and the fused kernels can run."""
+    return _kernels() is not None
+
+
+def _split_rows(run, n_rows, n_variates, threads):
+    """Run ``run(start, stop)`` over the rows, on ``threads`` threads; sum results."""
+    if threads <= 1 or n_rows < 2 * threads:
+        return run(0, n_rows)
+    # The variate of a row is r % V: split on multiples of V.
+    per_thread = -(-n_rows // threads)
+    per_thread += -per_thread % n_variates
+    bounds = [(s, min(s + per_thread, n_rows)) for s in range(0, n_rows, per_thread)]
+    with ThreadPoolExecutor(len(bounds)) as pool:
+        return sum(pool.map(lambda span: run(*span) or 0, bounds))
+
+
+def _per_variate(values, like: np.ndarray) -> np.ndarray:
+    """Return ``values`` (None: zeros) as a contiguous float64 array like ``like``."""
+    if values is None:
+        return np.zeros_like(like)
+    if isinstance(values, torch.Tensor):
+        values = values.detach().to(torch.float64).reshape(-1).numpy()
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    return np.ascontiguousarray(np.broadcast_to(values, like.shape))
 
 
 def fused_rows(
@@ -112,67 +165,85 @@ def fused_rows(
     eps: float,
     eps_mode: str,
     center: str,
+    loc: torch.Tensor,
+    scale: torch.Tensor,
+    variance: torch.Tensor | None = None,
     threads: int = 1,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> int:
     """Normalize the rows of a contiguous CPU tensor ``(R, T)`` into ``out_rows``.
 
     ``gamma`` and ``beta`` are per variate ``(V,)``; row ``r`` is variate
-    ``r % V``. ``out_rows`` None computes the statistics alone.
+    ``r % V``. ``out_rows`` None computes the statistics alone. ``loc``,
+    ``scale`` and ``variance`` (None: not kept) are contiguous ``(R,)``
+    tensors of any float dtype that receive each row's statistics.
 
     Returns
     -------
-    loc : torch.Tensor of shape (R,), float64
-    variance, scale : torch.Tensor of shape (R,), float64
-    bad : torch.Tensor of shape (R,), bool
-        Rows whose sums are not finite or past the largest value of the data's
-        dtype: their statistics and output are
-        not set (the caller redoes them).
+    flagged : int
+        The number of rows whose sums are not finite or past the largest value
+        of the data's dtype: their ``loc`` is NaN, their other statistics and
+        output are not set (the caller redoes them).
     """
-    kernel = _kernel()
+    rows_kernel = _kernels()[0]
     x = rows.numpy()
     write = out_rows is not None
     out = out_rows.numpy() if write else x[:0]
-    n_rows = x.shape[0]
-    g = gamma.detach().to(torch.float64).reshape(-1).numpy()
-    b = (
-        np.zeros_like(g)
-        if beta is None
-        else beta.detach().to(torch.float64).reshape(-1).numpy()
+    g = _per_variate(gamma, np.empty(gamma.numel()))
+    b = _per_variate(beta, g)
+    loc_a, scale_a = loc.numpy(), scale.numpy()
+    var_a = loc_a[:0] if variance is None else variance.numpy()
+    keep_variance = variance is not None
+    options = (
+        g,
+        b,
+        float(eps),
+        _EPS_MODES[eps_mode],
+        center == "last",
+        write,
+        float(torch.finfo(rows.dtype).max),
     )
-    b = np.broadcast_to(b, g.shape).copy()
-    loc = np.empty(n_rows)
-    moments = np.empty((n_rows, 2))
-    bad = np.zeros(n_rows, dtype=np.bool_)
-    limit = float(torch.finfo(rows.dtype).max)
-    options = (g, b, g.shape[0], float(eps), _EPS_MODES[eps_mode], center == "last")
 
     def run(start, stop):
-        kernel(
+        return rows_kernel(
             x[start:stop],
             out[start:stop] if write else out,
             *options,
-            write,
-            limit,
-            loc[start:stop],
-            moments[start:stop],
-            bad[start:stop],
+            loc_a[start:stop],
+            scale_a[start:stop],
+            var_a[start:stop] if keep_variance else var_a,
         )
 
-    if threads <= 1 or n_rows < 2 * threads:
-        run(0, n_rows)
-    else:
-        # The variate of a row is r % V: split on multiples of V.
-        per_thread = -(-n_rows // threads)
-        per_thread += -per_thread % g.shape[0]
-        bounds = [
-            (s, min(s + per_thread, n_rows)) for s in range(0, n_rows, per_thread)
-        ]
-        with ThreadPoolExecutor(len(bounds)) as pool:
-            list(pool.map(lambda span: run(*span), bounds))
-    moments_t = torch.from_numpy(moments)
-    return (
-        torch.from_numpy(loc),
-        moments_t[:, 0],
-        moments_t[:, 1],
-        torch.from_numpy(bad),
-    )
+    return _split_rows(run, x.shape[0], g.shape[0], threads)
+
+
+def fused_denormalize(
+    rows: np.ndarray,
+    out_rows: np.ndarray,
+    loc: np.ndarray,
+    scale: np.ndarray,
+    gamma: np.ndarray,
+    beta: np.ndarray,
+    *,
+    threads: int = 1,
+) -> None:
+    """Write ``(z - beta) / gamma * scale + loc`` of the rows ``(R, H)``.
+
+    ``loc`` and ``scale`` are contiguous ``(R,)`` (float64: the kept
+    statistics, read as they are); ``gamma`` and ``beta`` ``(V,)``, row ``r``
+    being variate ``r % V``. ``out_rows`` may be ``rows`` itself.
+    """
+    inverse_kernel = _kernels()[1]
+    g = _per_variate(gamma, np.empty(np.size(gamma)))
+    b = _per_variate(beta, g)
+
+    def run(start, stop):
+        inverse_kernel(
+            rows[start:stop],
+            out_rows[start:stop],
+            loc[start:stop],
+            scale[start:stop],
+            g,
+            b,
+        )
+
+    _split_rows(run, rows.shape[0], g.shape[0], threads)

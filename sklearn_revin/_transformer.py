@@ -36,6 +36,7 @@ from ._backend import (
 )
 from ._checkpoint import ObjectWithModel, find_revin_layer
 from ._functional import (
+    apply_statistics,
     denormalize,
     effective_gamma,
     normalize,
@@ -636,13 +637,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 "input windows with statistics=revin.instance_statistics(X_in)."
             )
 
-        loc, shift = _compensated_location(
-            mean[:, variates],
-            scale[:, variates],
-            self.gamma_[variates],
-            self.beta_[variates],
-            X.dtype,
-        )
+        if np.array_equal(variates, np.arange(self.n_variates_)):
+            variates = slice(None)  # views of the statistics, not copies
         # The way back may reproduce the source's division (see ``inverse``).
         options = (
             {"inverse": self.inverse_, "eps": self.eps_}
@@ -651,12 +647,13 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         )
 
         def compute(source, out):
-            return function(
+            return apply_statistics(
+                function,
                 source,
-                as_tensor_like(loc, source),
-                as_tensor_like(scale[:, variates], source),
-                as_tensor_like(self.gamma_[variates], source),
-                as_tensor_like(shift, source),
+                mean[:, variates],
+                scale[:, variates],
+                self.gamma_[variates],
+                self.beta_[variates],
                 out=out,
                 **options,
             )
@@ -1002,7 +999,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             eps=self.eps_,
             eps_mode=self.eps_mode_,
             center=self.center_,
-            loc_dtype=_statistics_dtype(source),
+            stats_dtype=_statistics_dtype(source),
+            with_variance=False,
         )
 
     def _affine_parameter(self, name, value, default):
@@ -1084,7 +1082,8 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 eps_mode=self.eps_mode_,
                 center=self.center_,
                 out=out,
-                loc_dtype=_statistics_dtype(source) if keep_statistics else None,
+                stats_dtype=_statistics_dtype(source) if keep_statistics else None,
+                with_variance=False,
             )
             means.append(stats.loc)
             scales.append(stats.scale)
@@ -1100,8 +1099,12 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         )
         if not keep_statistics:
             return out, None, None
-        mean, scale = (torch.cat(parts) for parts in (means, scales))
-        return out, mean, scale.to(mean.dtype)
+        # One part on the CPU: the arrays the kernel wrote, kept as they are.
+        mean, scale = (
+            parts[0] if len(parts) == 1 else torch.cat(parts)
+            for parts in (means, scales)
+        )
+        return out, mean, scale
 
     @staticmethod
     def _as_windows(X, n_variates):
@@ -1194,33 +1197,6 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 def _statistics_dtype(source: torch.Tensor) -> torch.dtype | None:
     """float64 for the statistics that are kept, where the device has it."""
     return None if source.device.type == "mps" else torch.float64
-
-
-def _compensated_location(mean, scale, gamma, beta, dtype):
-    """Return ``(loc, shift)`` in ``dtype``'s precision that stand for ``mean``.
-
-    ``(x - mean) / scale * gamma + beta`` equals ``(x - loc) / scale * gamma +
-    shift`` with ``loc`` the mean rounded to float32 and the rounding moved
-    into a per-instance ``shift = beta - (mean - loc) * gamma / scale``, which
-    is small and keeps its precision. So float32 values (the targets of a
-    window, a forecast) are normalized and mapped back with float64
-    statistics at float32 cost, as accurately as :meth:`transform`. For
-    float64 data, or float32 statistics, ``(mean, beta)`` is returned.
-    """
-    if dtype != np.float32 and dtype != torch.float32:
-        return mean, beta
-    if is_tensor(mean):
-        if mean.dtype != torch.float64:
-            return mean, beta
-        loc = mean.to(torch.float32)
-        like = {"device": mean.device, "dtype": torch.float64}
-        factor = torch.as_tensor(gamma, **like) / torch.as_tensor(scale, **like)
-        return loc, torch.as_tensor(beta, **like) - (mean - loc) * factor
-    mean = np.asarray(mean)
-    if mean.dtype != np.float64:
-        return mean, beta
-    loc = mean.astype(np.float32)
-    return loc, beta - (mean - loc) * (gamma / np.asarray(scale, dtype=np.float64))
 
 
 def _warn_if_contradicted(name, given, recorded, where, *, stacklevel):

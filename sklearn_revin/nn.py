@@ -206,12 +206,14 @@ class RevIN(nn.Module):
                 "Expected a floating point tensor (float32, float64, ...); got "
                 f"dtype {x.dtype}. Convert it first, e.g. x.float()."
             )
-        gamma, beta = self._effective_affine()
         # Eager calls on finite data (the common case) skip the NaN handling;
         # traced, exported and compiled graphs keep the branch-free path.
         options = {"eps": self.eps, "eps_mode": self.eps_mode, "center": self.center}
         fast = _eager(x)
         if fast:
+            # The parameters as held, (V, 1), and the statistics kept as
+            # (..., V, 1): no operator call spent on reshaping.
+            gamma, beta = self._eager_affine()
             normalized, stats = unmasked_normalize(x, gamma, beta, **options)
             # One check on the statistics, not a pass over x: a NaN or an
             # infinity in a window makes its variance NaN, and so does a sum
@@ -219,6 +221,7 @@ class RevIN(nn.Module):
             # path makes variance * n infinite. Those take the masked path.
             fast = _moments_fit(stats.variance, x.shape[-1])
         if not fast:
+            gamma, beta = self._effective_affine()
             normalized, stats = masked_normalize(x, gamma, beta, **options)
         expected = tuple(x.shape[:-1])
 
@@ -239,23 +242,52 @@ class RevIN(nn.Module):
             tracked = torch.is_grad_enabled() and any(
                 t.requires_grad for t in (scaled_output, stats.loc, stats.scale, gamma)
             )
+            # A NaN makes the sum NaN (an overflow to infinity only sends
+            # finite values to the masked path, same values): one call.
             if _eager(scaled_output) and not (
-                tracked and bool(torch.isnan(scaled_output).any())
+                tracked and math.isnan(scaled_output.sum().item())
             ):
-                return denormalize(scaled_output, stats.loc, stats.scale, gamma, beta)
+                return denormalize(
+                    scaled_output, stats.loc, stats.scale, gamma, beta, keepdim=fast
+                )
+            if fast:  # the masked map takes (..., V) statistics
+                return masked_denormalize(
+                    scaled_output,
+                    stats.loc.squeeze(-1),
+                    stats.scale.squeeze(-1),
+                    gamma.squeeze(-1),
+                    beta.squeeze(-1),
+                )
             return masked_denormalize(
                 scaled_output, stats.loc, stats.scale, gamma, beta
             )
 
         if not return_statistics:
             return normalized, reverse_fn
-        statistics = Statistics(
-            stats.loc.unsqueeze(-1), stats.variance.unsqueeze(-1), self.gamma, self.beta
-        )
+        loc, variance = stats.loc, stats.variance
+        if not fast:  # the masked path's (..., V)
+            loc, variance = loc.unsqueeze(-1), variance.unsqueeze(-1)
+        statistics = Statistics(loc, variance, self.gamma, self.beta)
         return normalized, reverse_fn, statistics
 
     def _effective_affine(self) -> tuple[Tensor, Tensor]:
         return effective_gamma(self.gamma.squeeze(-1), self.eps), self.beta.squeeze(-1)
+
+    def _eager_affine(self) -> tuple[Tensor, Tensor]:
+        """Return (gamma, beta) as (V, 1) for the eager path.
+
+        ``gamma`` itself where no magnitude is below eps: then
+        :func:`effective_gamma` is the identity, gradients included, and one
+        reduction checks it where the clamp would take five calls forward and
+        five backward. (Not cached: a change through ``gamma.data`` leaves no
+        trace on the parameter.)
+        """
+        gamma = self.gamma
+        with torch.no_grad():
+            clear = gamma.abs().amin().item() >= self.eps
+        if clear:
+            return gamma, self.beta
+        return effective_gamma(gamma, self.eps), self.beta
 
     def extra_repr(self) -> str:
         """Describe the module's settings for ``repr``."""
@@ -283,7 +315,12 @@ def _eager(x: Tensor) -> bool:
 
 
 def _moments_fit(variance: Tensor, n_steps: int) -> bool:
-    """Return True when no variance is NaN and ``variance * n_steps`` is finite."""
-    limit = torch.finfo(variance.dtype).max / n_steps
+    """Return True when no variance is NaN and ``variance * n_steps`` is finite.
+
+    One reduction: the sum of the variances is NaN when one is, and bounds
+    each of them (a sum past the limit sends finite windows to the masked
+    path: the same values, slower).
+    """
     with torch.no_grad():
-        return bool((variance <= limit).all())
+        total = variance.sum().item()
+    return total * n_steps <= torch.finfo(variance.dtype).max

@@ -15,6 +15,7 @@ from numpy.testing import assert_allclose
 
 from sklearn_revin import _functional, _fused
 from sklearn_revin._functional import (
+    apply_statistics,
     denormalize,
     effective_gamma,
     normalize,
@@ -461,7 +462,7 @@ def test_float32_windows_far_from_zero_are_accurate(kernel_path, dtype):
         torch.ones(2, dtype=dtype),
         torch.zeros(2, dtype=dtype),
         eps=1e-5,
-        loc_dtype=torch.float64,
+        stats_dtype=torch.float64,
     )
     # A naive float32 one-pass formula is off by about 1e-2 here.
     bound = 1e-6 if dtype == torch.float32 else 1e-9
@@ -522,3 +523,82 @@ def test_fused_kernel_raises_for_infinity_and_overflow():
     x[1, 0, ::2] = 3e38
     with pytest.raises(ValueError, match=r"overflow torch\.float32"):
         window_statistics(x, eps=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("center", ["mean", "last"])
+def test_statistics_come_in_stats_dtype_without_variance_on_request(
+    kernel_path, dtype, center
+):
+    """Check loc and scale written in stats_dtype, and the variance left out."""
+    rng = np.random.RandomState(2)
+    x = torch.from_numpy(mixed_windows(rng, 30, 3, 17)).to(dtype)
+    gamma, beta = torch.ones(3, dtype=dtype), torch.zeros(3, dtype=dtype)
+    plain = window_statistics(x, eps=1e-5, center=center)
+    for stats in (
+        window_statistics(
+            x, eps=1e-5, center=center, stats_dtype=torch.float64, with_variance=False
+        ),
+        normalize_windows(
+            x,
+            gamma,
+            beta,
+            eps=1e-5,
+            center=center,
+            stats_dtype=torch.float64,
+            with_variance=False,
+        )[1],
+    ):
+        assert stats.variance is None
+        assert stats.loc.dtype == stats.scale.dtype == torch.float64
+        # The scale is the data's dtype's scale; the loc may be more precise.
+        assert torch.equal(
+            stats.scale.to(dtype).nan_to_num(7.0), plain.scale.nan_to_num(7.0)
+        )
+        assert_allclose(
+            stats.loc.numpy(),
+            plain.loc.double().numpy(),
+            rtol=1e-6,
+            atol=1e-5,
+            equal_nan=True,
+        )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("inverse", ["exact", "eps_squared"])
+@pytest.mark.parametrize("where", ["new", "in_place"])
+def test_fused_denormalize_equals_the_fallback(monkeypatch, dtype, inverse, where):
+    """Check the way back with kept (float64) statistics on both paths."""
+    rng = np.random.RandomState(4)
+    z = torch.from_numpy(rng.normal(size=(25, 3, 11))).to(dtype)
+    z[3, 1, 4] = torch.nan
+    mean = rng.uniform(-1e4, 1e4, size=(25, 3))
+    scale = rng.uniform(1e-3, 10, size=(25, 3))
+    mean[7, 2] = scale[8, 0] = np.nan  # statistics of an all-NaN window
+    gamma, beta = np.array([1.5, -0.7, 0.3]), np.array([0.1, 0.0, -2.0])
+
+    def run():
+        source = z.clone()
+        return apply_statistics(
+            denormalize,
+            source,
+            mean,
+            scale,
+            gamma,
+            beta,
+            out=source if where == "in_place" else None,
+            inverse=inverse,
+            eps=1e-3,
+        )
+
+    results = [run()]
+    monkeypatch.setattr(_fused, "available", lambda: False)
+    results.append(run())
+    divisor = gamma + (1e-6 if inverse == "eps_squared" else 0.0)
+    expected = (z.double().numpy() - beta[:, None]) / divisor[:, None]
+    expected = expected * scale[..., None] + mean[..., None]
+    # float32: one or two units in the last place of values up to ~1e4.
+    tolerance = {"rtol": 3e-7, "atol": 1e-3} if dtype == torch.float32 else {}
+    for result in results:
+        assert result.dtype == dtype
+        assert_allclose(result.double().numpy(), expected, **tolerance)

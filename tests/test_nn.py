@@ -366,8 +366,11 @@ def test_revin_module_nonfinite_statistics_give_nan_not_beta(window):
 @pytest.mark.parametrize("eps_mode", ["clamp", "add", "add_std"])
 @pytest.mark.parametrize("center", ["mean", "last"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    "gamma", [[1.5, -0.5, 2.0], [1.5, 1e-7, -1e-9]], ids=["clear", "below_eps"]
+)
 def test_revin_module_fast_path_equals_the_masked_path(
-    monkeypatch, eps_mode, center, dtype
+    monkeypatch, eps_mode, center, dtype, gamma
 ):
     """Check the eager path for finite data against the branch-free one, with grads."""
     from sklearn_revin import nn as revin_nn
@@ -381,7 +384,7 @@ def test_revin_module_fast_path_equals_the_masked_path(
         x = torch.from_numpy(values).to(dtype).requires_grad_()
         layer = RevIN(3, eps_mode=eps_mode, center=center).to(dtype)
         with torch.no_grad():
-            layer.gamma.copy_(torch.tensor([[1.5], [-0.5], [2.0]]))
+            layer.gamma.copy_(torch.tensor(gamma).unsqueeze(-1))
             layer.beta.copy_(torch.tensor([[0.1], [0.0], [-1.0]]))
         normalized, reverse_fn, stats = layer(x, return_statistics=True)
         back = reverse_fn(normalized[..., :9] * 2 + target)
@@ -417,3 +420,16 @@ def test_revin_module_eager_nan_still_takes_the_masked_path():
     back = reverse_fn(z)
     assert torch.isnan(back[0, 1, 0])
     assert torch.allclose(back[0, 1, 1:], x[0, 1, 1:])
+
+
+def test_revin_module_sees_gamma_changed_through_data():
+    """Check a gamma set below eps through ``.data`` (no version bump) is clamped."""
+    layer = RevIN(2)
+    x = torch.randn(4, 2, 16)
+    layer(x)  # a first call with gamma 1
+    layer.gamma.data.zero_()
+    normalized, reverse_fn = layer(x)
+    # Zero gamma is used as +eps both ways: finite, and the round trip holds.
+    assert torch.isfinite(normalized).all()
+    back = reverse_fn(normalized).detach()
+    assert_allclose(back.numpy(), x.numpy(), rtol=1e-4, atol=1e-4)

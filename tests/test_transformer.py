@@ -1129,3 +1129,28 @@ def test_revin_transformer_meta_tensor_is_an_error(method):
     )
     with pytest.raises(ValueError, match="'meta', which holds shapes but no values"):
         getattr(revin, method)(torch.zeros(2, 3, device="meta"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_revin_transformer_fused_path_equals_the_fallback(monkeypatch, dtype):
+    """Short windows through fit_transform and back, with numba and without."""
+    from sklearn_revin import _fused
+
+    if not _fused.available():
+        pytest.skip("the fused kernel needs numba (the 'fast' extra)")
+    rng = np.random.RandomState(0)
+    X = (rng.normal(size=(500, 16)) * rng.uniform(0.1, 5, (500, 1)) + 1e3).astype(dtype)
+    X[3, 5] = np.nan
+    results = []
+    for fused in (True, False):
+        if not fused:
+            monkeypatch.setattr(_fused, "available", lambda: False)
+        revin = RevINTransformer(n_variates=2, gamma=[1.5, -0.5], beta=[0.1, 2.0])
+        Z = revin.fit_transform(X)
+        assert revin.mean_.dtype == revin.scale_.dtype == np.float64
+        results.append((Z, revin.mean_, revin.scale_, revin.inverse_transform(Z)))
+    tolerance = {"rtol": 1e-5, "atol": 1e-4} if dtype == np.float32 else {}
+    for a, b in zip(*results, strict=True):
+        assert a.dtype == b.dtype
+        assert_allclose(a, b, **tolerance)
+    assert_allclose(results[0][3], X, rtol=1e-6 if dtype == np.float32 else 1e-12)
