@@ -10,7 +10,7 @@ Three measurements, on ``--gib`` of float64 windows of ``--steps`` values
 
 1. in memory: ``RevINTransformer().transform(X)`` on one NumPy array, in a
    fresh subprocess (torch uses all the cores it is given), timed, with the
-   subprocess's peak resident memory;
+   subprocess's peak resident memory (VmHWM: ``benchmarks/_memory.py``);
 2. dask, streaming: the windows are generated on the workers chunk by chunk
    (``dask.array.random``), normalized and reduced (``.sum()``), so that no
    chunk is kept, as a larger-than-memory job runs; the same graph without
@@ -34,52 +34,55 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import textwrap
 import time
 
 import numpy as np
+from _memory import for_dask_workers, peak_rss_bytes
 
 GIB = 1024**3
 MIB = 1024**2
-
-
-def peak_rss_bytes():
-    """Peak resident memory of this process (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+BENCHMARKS = os.path.dirname(os.path.abspath(__file__))
 
 
 def in_memory(n_rows, n_steps, repeat):
     """Time transform on one NumPy array, in a fresh process; return a dict."""
     code = textwrap.dedent(
         f"""
-        import json, resource, time
+        import json, time
         import numpy as np
+        from _memory import peak_rss_bytes
         from sklearn_revin import RevINTransformer
         revin = RevINTransformer().fit(np.ones((2, {n_steps})))
         revin.transform(np.random.default_rng(1).standard_normal((1000, {n_steps})))
         X = np.random.default_rng(0).standard_normal(({n_rows}, {n_steps}))
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        before = peak_rss_bytes()
         times = []
         for _ in range({repeat}):
             start = time.perf_counter()
             Z = revin.transform(X)
             times.append(time.perf_counter() - start)
             del Z
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = peak_rss_bytes()
         print(json.dumps({{"seconds": min(times), "peak_rss": peak,
                            "rss_with_input": before}}))
         """
     )
+    path = os.pathsep.join(filter(None, [BENCHMARKS, os.environ.get("PYTHONPATH")]))
     output = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path},
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
 def worker_peaks(client):
+    for_dask_workers()
     return sorted(client.run(peak_rss_bytes).values())
 
 

@@ -8,7 +8,8 @@ Run by hand (needs the ``dask`` extra)::
         --horizons 96                                  # one cell
 
 Every measurement runs in a fresh subprocess, whose peak resident memory
-(``ru_maxrss``) is the number reported.
+(``VmHWM``, see ``benchmarks/_memory.py``; not ``ru_maxrss``, which keeps
+the forking parent's peak) is the number reported.
 
 1. ``inmemory``: ETTh1 (the real file, from ``--data-dir``) and, with
    ``--datasets ettm1``, ETTm1-shaped (7 x 69,680, synthetic) windows of 336
@@ -65,16 +66,8 @@ COMMON = textwrap.dedent(
     import json, os, resource, sys, time
     import numpy as np
     from sklearn.linear_model import Ridge
+    from _memory import peak_rss_bytes as peak, rss_bytes as rss
     from sklearn_revin import RevINRegressor, make_windows
-
-
-    def rss():
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-    def peak():
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
     def cpu():
@@ -155,7 +148,11 @@ DASK = COMMON + textwrap.dedent(
     model.fit(X[:n_train], Y[:n_train])
     fitted, cpu_fitted = time.perf_counter(), cpu()
     forecast = model.predict(X[-n_test:])
-    mse = float(((forecast - Y[-n_test:]) ** 2).mean().compute())
+    # dask's threads are the parallelism: one BLAS thread per task (fit
+    # sets this itself; a lazy predict is computed by the caller).
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=max(1, os.cpu_count() // threads), user_api="blas"):
+        mse = float(((forecast - Y[-n_test:]) ** 2).mean().compute())
     end, cpu_end = time.perf_counter(), cpu()
     result = {
         "windows": n, "train_windows": n_train, "test_windows": n_test,
@@ -184,7 +181,9 @@ DASK = COMMON + textwrap.dedent(
 
 
 def run(code, *args, threads):
-    environ = dict(os.environ, PYTHONPATH=str(ROOT))
+    environ = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "benchmarks")])
+    )
     environ.setdefault("OMP_NUM_THREADS", str(threads))
     completed = subprocess.run(
         [sys.executable, "-c", code, *map(str, args)],

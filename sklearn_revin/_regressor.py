@@ -25,7 +25,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _dask, _misuse, _sufficient_statistics
+from . import _blas, _dask, _misuse, _sufficient_statistics
 from ._backend import array_api_tensors, from_host, to_host
 from ._layout import parse_target_names
 from ._nonnumeric import restore_non_numeric, split_non_numeric
@@ -516,13 +516,15 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         if isinstance(X_frame, np.ndarray) and non_numeric is None:
             # NumPy windows are forecast in chunks of rows: the normalized
             # copy and the regressor's input never exist whole.
+            # The regressor's products run on the cores left idle (_blas).
             rows = _sufficient_statistics.rows_per_chunk(X.shape[1])
-            y_pred = np.concatenate(
-                [
-                    self._forecast(X[start : start + rows], None, None)
-                    for start in range(0, max(len(X), 1), rows)
-                ]
-            )
+            with _blas.limited_blas(_blas.blas_threads()):
+                y_pred = np.concatenate(
+                    [
+                        self._forecast(X[start : start + rows], None, None)
+                        for start in range(0, max(len(X), 1), rows)
+                    ]
+                )
         else:
             y_pred = self._forecast(X, X_frame, non_numeric)
         if self._training_dim == 1 and y_pred.shape[1] == 1:
@@ -744,17 +746,19 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         else:
             ravel = [self._training_dim == 1]
         if _dask.is_dask_collection(X):
-            statistics = _dask.fit_statistics(
-                self.revin_,
-                X,
-                Y,
-                sample_weight,
-                block_function=partial(
-                    _sufficient_statistics.chunk_statistics, plan=plan
-                ),
-                combine=_sufficient_statistics.add_statistics,
-                verbose=self.verbose,
-            )
+            # dask's threads are the parallelism: BLAS gets their share.
+            with _blas.limited_blas(_blas.dask_task_threads()):
+                statistics = _dask.fit_statistics(
+                    self.revin_,
+                    X,
+                    Y,
+                    sample_weight,
+                    block_function=partial(
+                        _sufficient_statistics.chunk_statistics, plan=plan
+                    ),
+                    combine=_sufficient_statistics.add_statistics,
+                    verbose=self.verbose,
+                )
         else:
             progress = _sufficient_statistics.Progress(
                 self.verbose, X.shape[0], "sufficient statistics"

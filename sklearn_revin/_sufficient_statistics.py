@@ -31,6 +31,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.linear_model import LinearRegression, Ridge
 
+from ._blas import blas_threads, limited_blas
+
 __all__ = [
     "ChunkPlan",
     "Statistics",
@@ -168,7 +170,9 @@ def chunk_statistics(
     n_rows = X.shape[0]
     step = rows_per_chunk(X.shape[1])
     total = None
-    with warnings.catch_warnings():
+    # The Gram products are compute bound: BLAS threads as the cores allow
+    # (one in a dask worker thread), not OpenBLAS's spinning default.
+    with warnings.catch_warnings(), limited_blas(blas_threads()):
         # X was validated (and its feature names checked) by the caller.
         warnings.filterwarnings("ignore", "X does not have valid feature names")
         for start in range(0, n_rows, step):
@@ -224,8 +228,8 @@ def _sets_statistics(revin, X_normalized, Y_normalized, scale, sample_weight, pl
         outputs = Y_normalized.reshape(n_windows * n_targets, horizon)
         base = None if sample_weight is None else np.repeat(sample_weight, n_targets)
         raw = _raw_weight(None if factor is None else factor.ravel(), base)
-        return [_weighted_sums(rows, outputs, raw, base)]
-    if plan.per_target:
+        return [_weighted_sums(rows, outputs, raw, base, overwrite=True)]
+    if plan.per_target:  # the sets share X_normalized: no weighting in place
         return [
             _weighted_sums(
                 X_normalized,
@@ -236,7 +240,9 @@ def _sets_statistics(revin, X_normalized, Y_normalized, scale, sample_weight, pl
             for k in range(n_targets)
         ]
     raw = _raw_weight(None if factor is None else factor[:, 0], sample_weight)
-    return [_weighted_sums(X_normalized, Y_normalized, raw, sample_weight)]
+    return [
+        _weighted_sums(X_normalized, Y_normalized, raw, sample_weight, overwrite=True)
+    ]
 
 
 def _raw_weight(factor, sample_weight):
@@ -247,7 +253,12 @@ def _raw_weight(factor, sample_weight):
     return factor * sample_weight
 
 
-def _weighted_sums(X, Y, weight, base) -> Statistics:
+def _weighted_sums(X, Y, weight, base, *, overwrite=False) -> Statistics:
+    """Weighted sums of rows ``X`` and outputs ``Y``.
+
+    ``overwrite``: X and Y are this chunk's own normalized copies, which the
+    weighting may scale in place (no new chunk-sized array).
+    """
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     n_rows = X.shape[0]
@@ -257,9 +268,13 @@ def _weighted_sums(X, Y, weight, base) -> Statistics:
         return Statistics(
             float(n_rows), base_weight, X.sum(0), Y.sum(0), X.T @ X, X.T @ Y, n_rows
         )
-    root = np.sqrt(np.asarray(weight, dtype=np.float64))
-    X_weighted = X * root[:, None]
-    Y_weighted = Y * root[:, None]
+    root = np.sqrt(np.asarray(weight, dtype=np.float64))[:, None]
+    if overwrite:
+        X_weighted = np.multiply(X, root, out=X)
+        Y_weighted = np.multiply(Y, root, out=Y)
+    else:
+        X_weighted, Y_weighted = X * root, Y * root
+    root = root[:, 0]
     return Statistics(
         float(np.sum(weight, dtype=np.float64)),
         base_weight,

@@ -200,6 +200,21 @@ def test_verbose_reports_progress(capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("channel_independent", [True, False])
+def test_fit_leaves_the_callers_windows_unchanged(dtype, channel_independent):
+    """Check that the weighting in place scales the chunk's copies, not X or y."""
+    X, Y = _windows()
+    X, Y = np.ascontiguousarray(X, dtype=dtype), np.ascontiguousarray(Y, dtype=dtype)
+    X_before, Y_before = X.copy(), Y.copy()
+    weight = np.random.default_rng(2).uniform(0.5, 2.0, len(X))
+    RevINRegressor(Ridge(), n_variates=3, channel_independent=channel_independent).fit(
+        X, Y, sample_weight=weight
+    )
+    np.testing.assert_array_equal(X, X_before)
+    np.testing.assert_array_equal(Y, Y_before)
+
+
 def test_nan_in_windows_is_the_in_memory_error():
     """Check that NaN in X is refused as Ridge refuses it."""
     X, Y = _windows()
