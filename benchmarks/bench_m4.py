@@ -189,15 +189,15 @@ def one_liners(args, window_weights: str):
     name, boosted = gbdt(args.n_estimators)
     if args.n_estimators != 100:
         name += f", {args.n_estimators} trees"
-    options = {"seasonality": SEASON}
+    options = {"seasonality": args.seasonality} if args.seasonality != 1 else {}
     if window_weights != "auto":
         options["window_weights"] = window_weights
     if args.window_statistics:
         options["window_statistics"] = True
-    described = ", ".join(f"{key}={value!r}" for key, value in options.items())
+    described = "".join(f", {key}={value!r}" for key, value in options.items())
     models = {
-        "ridge": (f"RevINRegressor(Ridge(), {described})", Ridge()),
-        "gbdt": (f"RevINRegressor({name}, {described})", boosted),
+        "ridge": (f"RevINRegressor(Ridge(){described})", Ridge()),
+        "gbdt": (f"RevINRegressor({name}{described})", boosted),
     }
     return {
         label: RevINRegressor(regressor, **options)
@@ -434,6 +434,12 @@ def main(argv=None):
         type=int,
         default=None,
         help="trees of the GBDT (default 100; 10 with --quick)",
+    )
+    parser.add_argument(
+        "--seasonality",
+        type=int,
+        default=SEASON,
+        help="RevINRegressor(seasonality=): the lag of the scale_free weights",
     )
     parser.add_argument(
         "--window-statistics",
