@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+
+from ._dask import current_client
 
 __all__ = ["blas_threads", "dask_task_threads", "limited_blas"]
 
@@ -60,14 +61,9 @@ def dask_task_threads() -> int:
     synchronous scheduler).
     """
     usable = _usable_cpus()
-    distributed = sys.modules.get("distributed")
-    if distributed is not None:
-        try:
-            client = distributed.get_client()
-        except ValueError:
-            client = None
-        if client is not None:
-            return max(1, usable // max(1, sum(client.nthreads().values())))
+    client = current_client()
+    if client is not None:
+        return max(1, usable // max(1, sum(client.nthreads().values())))
     import dask
 
     if dask.config.get("scheduler", None) in ("sync", "synchronous", "single-threaded"):

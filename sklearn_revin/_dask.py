@@ -219,18 +219,27 @@ def _combine_all(combine, *results):
     return total
 
 
-def _compute_with_progress(delayed, verbose):
+def current_client():
+    """Return the ``distributed`` client of this context, or None.
+
+    None where ``distributed`` was never imported (no client can exist) or
+    no client is running.
+    """
     distributed = sys.modules.get("distributed")
-    client = None
-    if distributed is not None:
-        try:
-            client = distributed.get_client()
-        except ValueError:
-            client = None
+    if distributed is None:
+        return None
+    try:
+        return distributed.get_client()
+    except ValueError:
+        return None
+
+
+def _compute_with_progress(delayed, verbose):
+    client = current_client()
     if client is not None:
         future = client.compute(delayed)
         if verbose:
-            distributed.progress(future)
+            sys.modules["distributed"].progress(future)
         return future.result()
     if verbose:
         from dask.diagnostics import ProgressBar
@@ -499,22 +508,17 @@ def memory_per_task():
     threads. Otherwise: this machine's memory divided by the local scheduler's
     threads. ``(None, ...)`` when no limit is known.
     """
-    distributed = sys.modules.get("distributed")
-    if distributed is not None:
-        try:
-            client = distributed.get_client()
-        except ValueError:
-            client = None
-        if client is not None:
-            workers = client.scheduler_info().get("workers", {}).values()
-            limits = [
-                w["memory_limit"] / max(w.get("nthreads", 1), 1)
-                for w in workers
-                if w.get("memory_limit")
-            ]
-            if limits:
-                return min(limits), "on the dask workers (memory_limit / nthreads)"
-            return None, "on the dask workers (no memory limit)"
+    client = current_client()
+    if client is not None:
+        workers = client.scheduler_info().get("workers", {}).values()
+        limits = [
+            w["memory_limit"] / max(w.get("nthreads", 1), 1)
+            for w in workers
+            if w.get("memory_limit")
+        ]
+        if limits:
+            return min(limits), "on the dask workers (memory_limit / nthreads)"
+        return None, "on the dask workers (no memory limit)"
     dask = sys.modules.get("dask")
     threads = (dask.config.get("num_workers", None) if dask else None) or (
         os.cpu_count() or 1
