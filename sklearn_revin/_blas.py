@@ -25,13 +25,12 @@ blocks keep the outer count.
 
 from __future__ import annotations
 
-import math
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
+from . import _cpus
 from ._dask import current_client
 
 __all__ = ["blas_threads", "dask_task_threads", "limited_blas"]
@@ -42,14 +41,9 @@ _previous: list = []
 
 def blas_threads() -> int:
     """Return the BLAS thread count for compute-bound products in this thread."""
-    usable = _usable_cpus()
     if threading.current_thread() is not threading.main_thread():
         return 1
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # pragma: no cover - not Unix
-        return usable
-    return max(1, usable - math.floor(load))
+    return min(_cpus.usable_cpus(), _cpus.idle_cpus())
 
 
 def dask_task_threads() -> int:
@@ -60,7 +54,7 @@ def dask_task_threads() -> int:
     local scheduler's ``num_workers`` (all cores by default; one for the
     synchronous scheduler).
     """
-    usable = _usable_cpus()
+    usable = _cpus.usable_cpus()
     client = current_client()
     if client is not None:
         return max(1, usable // max(1, sum(client.nthreads().values())))
@@ -106,10 +100,3 @@ def _blas_libraries() -> tuple:
 
     controller = ThreadpoolController()
     return tuple(c for c in controller.lib_controllers if c.user_api == "blas")
-
-
-def _usable_cpus() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1

@@ -456,7 +456,7 @@ def _fused_denormalize_or_none(z, out, mean, scale, gamma, beta, *, inverse, eps
         np.ascontiguousarray(scale).reshape(-1),
         gamma,
         np.asarray(beta, dtype=np.float64),
-        threads=_threads.kernel_threads(z.numel() * z.element_size()),
+        threads=_threads.pool_threads(z.numel() * z.element_size()),
     )
     return out
 
@@ -766,7 +766,7 @@ def _fused_or_none(
             loc=loc,
             scale=scale,
             variance=variance,
-            threads=_threads.kernel_threads(x.numel() * x.element_size()),
+            threads=_threads.pool_threads(x.numel() * x.element_size()),
         )
         if flagged:
             _redo_rows(

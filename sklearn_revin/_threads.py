@@ -14,10 +14,15 @@ threadpoolctl's OpenMP limits, ``OMP_NUM_THREADS`` as set by joblib's worker
 processes, a dask worker's share of the cores, the CPU affinity and a cgroup
 CPU quota), at most half the usable cores (memory bandwidth saturates well
 before every core is busy, and hyper-threads share a core's load units), no
-more than the cores idle by the load average, and one per
-:data:`BYTES_PER_THREAD` of data, so that small calls never open a parallel
-region. :func:`scoped_threads` applies it for the length of a ``with`` block
-and restores torch's setting after, whatever happens inside.
+more than the cores idle now (:func:`sklearn_revin._cpus.idle_cpus`), and
+one per :data:`BYTES_PER_THREAD` of data, so that small calls never open a
+parallel region. :func:`scoped_threads` applies it for the length of a
+``with`` block and restores torch's setting after, whatever happens inside.
+
+:func:`pool_threads` is the count for the optional fused kernel
+(:mod:`sklearn_revin._fused`), whose plain worker threads block instead of
+spinning: the same limits without the cap at half the cores, since a
+descheduled worker delays its own rows only.
 
 Why ``torch.set_num_threads`` and not ``threadpoolctl.threadpool_limits`` for
 the scoping: entering ``threadpool_limits`` enumerates the loaded libraries
@@ -37,19 +42,30 @@ thread reads on its first parallel call, which a scope restores on exit.
 from __future__ import annotations
 
 import math
-import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
 import torch
 
-__all__ = ["BYTES_PER_THREAD", "kernel_threads", "scoped_threads"]
+from . import _cpus
+
+__all__ = [
+    "BYTES_PER_THREAD",
+    "POOL_BYTES_PER_THREAD",
+    "kernel_threads",
+    "pool_threads",
+    "scoped_threads",
+]
 
 # Data per thread below which another thread costs more (waking it, the
 # parallel region's barrier) than it saves on a memory-bound pass.
 BYTES_PER_THREAD = 64 * 2**20
+# The same for the fused kernel's worker threads: starting one costs tens of
+# microseconds, and a worker that is descheduled blocks its share only.
+POOL_BYTES_PER_THREAD = 8 * 2**20
 
 
 def kernel_threads(n_bytes: int, device: torch.device | str = "cpu") -> int:
@@ -74,9 +90,40 @@ def kernel_threads(n_bytes: int, device: torch.device | str = "cpu") -> int:
     cap = min(
         current,
         _caller_limit(),
-        max(1, _usable_cpus() // 2),
-        _idle_cpus(),
+        max(1, _cpus.usable_cpus() // 2),
+        _cpus.idle_cpus(),
         max(1, n_bytes // BYTES_PER_THREAD),
+    )
+    return max(1, cap)
+
+
+def pool_threads(n_bytes: int) -> int:
+    """Return the number of worker threads for the fused kernel over ``n_bytes``.
+
+    The fused kernel (:mod:`sklearn_revin._fused`) splits rows between plain
+    threads that block when they are done, where OpenMP's threads spin: one
+    thread per core that is idle now, within what the caller allows, without
+    :func:`kernel_threads`'s cap at half the cores. A memory-bound pass
+    still gains from a second thread where its output is fresh memory: the
+    page faults that supply it are per-thread CPU work (on the 2-core
+    benchmark machine a 200 MB float32 ``transform`` took 42 ms on one
+    thread and 25 ms on two, against 24 ms for ``numpy.copy``).
+
+    Parameters
+    ----------
+    n_bytes : int
+        Bytes the kernel reads.
+
+    Returns
+    -------
+    threads : int
+        At least 1, at most ``torch.get_num_threads()``.
+    """
+    cap = min(
+        _caller_threads(),
+        _cpus.usable_cpus(),
+        _cpus.idle_cpus(),
+        max(1, n_bytes // POOL_BYTES_PER_THREAD),
     )
     return max(1, cap)
 
@@ -90,17 +137,39 @@ def scoped_threads(n_bytes: int, device: torch.device | str = "cpu") -> Iterator
     """
     previous = torch.get_num_threads()
     threads = kernel_threads(n_bytes, device)
-    if threads == previous:
-        yield threads
-        return
-    torch.set_num_threads(threads)
+    outer = getattr(_scope, "caller_threads", None)
+    if outer is None:
+        # Read before the scope changes them (set_num_threads sets OpenMP's
+        # count, which threadpoolctl then reports): pool_threads's cap.
+        _scope.caller_threads = min(previous, _caller_limit())
     try:
-        yield threads
+        if threads == previous:
+            yield threads
+            return
+        torch.set_num_threads(threads)
+        try:
+            yield threads
+        finally:
+            torch.set_num_threads(previous)
     finally:
-        torch.set_num_threads(previous)
+        if outer is None:
+            del _scope.caller_threads
+
+
+# The caller's thread limits as they were when this thread entered its
+# outermost scoped_threads block.
+_scope = threading.local()
 
 
 # ------------------------------------------------------------------ internals
+
+
+def _caller_threads() -> int:
+    """Return the threads the caller allows: torch's count and the limits it set."""
+    within_scope = getattr(_scope, "caller_threads", None)
+    if within_scope is not None:
+        return within_scope
+    return min(torch.get_num_threads(), _caller_limit())
 
 
 def _caller_limit() -> int:
@@ -143,55 +212,4 @@ def _dask_worker_share() -> int | None:
     nthreads = getattr(getattr(worker, "state", worker), "nthreads", None)
     if not nthreads:
         return None
-    return max(1, _usable_cpus() // int(nthreads))
-
-
-def _usable_cpus() -> int:
-    """CPUs this process may run on: its affinity, capped by a cgroup quota."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    quota = _cgroup_cpu_quota()
-    if quota is not None:
-        cpus = min(cpus, max(1, int(quota)))
-    return max(1, cpus)
-
-
-@lru_cache(maxsize=1)
-def _cgroup_cpu_quota() -> float | None:
-    """CPUs allowed by the cgroup (v2 ``cpu.max``, v1 ``cfs_quota_us``); None: none."""
-    return _read_cgroup_quota("/sys/fs/cgroup")
-
-
-def _read_cgroup_quota(root: str) -> float | None:
-    try:
-        with open(os.path.join(root, "cpu.max")) as file:
-            quota, period = file.read().split()[:2]
-        if quota == "max":
-            return None
-        return int(quota) / int(period)
-    except (OSError, ValueError):
-        pass
-    try:
-        with open(os.path.join(root, "cpu", "cpu.cfs_quota_us")) as file:
-            quota = int(file.read())
-        with open(os.path.join(root, "cpu", "cpu.cfs_period_us")) as file:
-            period = int(file.read())
-    except (OSError, ValueError):
-        return None
-    return quota / period if quota > 0 and period > 0 else None
-
-
-def _idle_cpus() -> int:
-    """Usable CPUs minus the 1-minute load average (at least 1).
-
-    The load counts this process too, so one busy thread of ours leaves the
-    count at the usable CPUs minus one, which is the point: a second thread
-    only helps where a core is idle.
-    """
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # pragma: no cover - not Unix
-        return sys.maxsize
-    return max(1, _usable_cpus() - math.floor(load))
+    return max(1, _cpus.usable_cpus() // int(nthreads))

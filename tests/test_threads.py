@@ -7,13 +7,19 @@ import pytest
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from sklearn_revin import RevINTransformer, _threads
+from sklearn_revin import RevINTransformer, _cpus, _threads
 from sklearn_revin._functional import (
     apply_statistics,
     denormalize,
     normalize_windows,
 )
-from sklearn_revin._threads import BYTES_PER_THREAD, kernel_threads, scoped_threads
+from sklearn_revin._threads import (
+    BYTES_PER_THREAD,
+    POOL_BYTES_PER_THREAD,
+    kernel_threads,
+    pool_threads,
+    scoped_threads,
+)
 
 
 def _thread_state():
@@ -25,8 +31,8 @@ def _thread_state():
 @pytest.fixture
 def many_idle_cpus(monkeypatch):
     """Pretend to run on an idle 8-core machine: more than 1 thread may be chosen."""
-    monkeypatch.setattr(_threads, "_usable_cpus", lambda: 8)
-    monkeypatch.setattr(_threads, "_idle_cpus", lambda: 8)
+    monkeypatch.setattr(_cpus, "usable_cpus", lambda: 8)
+    monkeypatch.setattr(_cpus, "idle_cpus", lambda: 8)
 
 
 @pytest.fixture
@@ -72,24 +78,6 @@ def test_threadpool_limits_of_the_caller_is_an_upper_bound(
         assert kernel_threads(100 * BYTES_PER_THREAD) == 1
 
 
-def test_cgroup_quota_caps_the_cores(monkeypatch, tmp_path):
-    (tmp_path / "cpu.max").write_text("150000 100000\n")
-    assert _threads._read_cgroup_quota(str(tmp_path)) == 1.5
-    (tmp_path / "cpu.max").write_text("max 100000\n")
-    assert _threads._read_cgroup_quota(str(tmp_path)) is None
-    monkeypatch.setattr(_threads, "_cgroup_cpu_quota", lambda: 1.5)
-    assert _threads._usable_cpus() == 1
-
-
-def test_cgroup_v1_quota_is_read(tmp_path):
-    (tmp_path / "cpu").mkdir()
-    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("300000\n")
-    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
-    assert _threads._read_cgroup_quota(str(tmp_path)) == 3.0
-    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
-    assert _threads._read_cgroup_quota(str(tmp_path)) is None
-
-
 def test_a_dask_worker_gets_its_share_of_the_cores(
     monkeypatch, many_idle_cpus, two_torch_threads
 ):
@@ -106,11 +94,36 @@ def test_a_dask_worker_gets_its_share_of_the_cores(
     assert kernel_threads(100 * BYTES_PER_THREAD) == 1
 
 
-def test_load_average_leaves_busy_cores_alone(monkeypatch, two_torch_threads):
-    monkeypatch.setattr(_threads, "_usable_cpus", lambda: 8)
-    monkeypatch.setattr(_threads.os, "getloadavg", lambda: (7.5, 0.0, 0.0))
-    assert _threads._idle_cpus() == 1
+def test_threads_runnable_elsewhere_leave_their_cores_alone(
+    monkeypatch, two_torch_threads
+):
+    monkeypatch.setattr(_cpus, "usable_cpus", lambda: 8)
+    monkeypatch.setattr(_cpus, "threads_wanting_a_cpu", lambda: 7)
     assert kernel_threads(100 * BYTES_PER_THREAD) == 1
+    assert pool_threads(100 * POOL_BYTES_PER_THREAD) == 1
+
+
+def test_pool_threads_may_use_every_idle_core(many_idle_cpus, monkeypatch):
+    monkeypatch.setattr(_threads, "_caller_limit", lambda: 64)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(8)
+    try:
+        assert pool_threads(100 * POOL_BYTES_PER_THREAD) == 8
+        assert kernel_threads(100 * BYTES_PER_THREAD) == 4
+        assert pool_threads(POOL_BYTES_PER_THREAD - 1) == 1
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_pool_threads_inside_a_scope_keep_the_callers_limits(
+    many_idle_cpus, two_torch_threads
+):
+    with scoped_threads(1) as threads:  # a small call: torch at 1 inside
+        assert threads == torch.get_num_threads() == 1
+        assert pool_threads(100 * POOL_BYTES_PER_THREAD) == 2
+    with threadpool_limits(limits=1, user_api="openmp"), scoped_threads(1):
+        assert pool_threads(100 * POOL_BYTES_PER_THREAD) == 1
+    assert pool_threads(100 * POOL_BYTES_PER_THREAD) == 2
 
 
 def test_other_devices_keep_torch_s_count():
@@ -177,16 +190,22 @@ def test_torch_and_threadpoolctl_state_is_the_same_after_a_call(
 
 def test_caller_limits_are_in_force_inside_the_kernels(monkeypatch, two_torch_threads):
     seen = []
-    real = _threads.kernel_threads
+    real_kernel, real_pool = _threads.kernel_threads, _threads.pool_threads
 
     def spy(n_bytes, device="cpu"):
-        seen.append(real(n_bytes, device))
+        seen.append(real_kernel(n_bytes, device))
+        return seen[-1]
+
+    def pool_spy(n_bytes):
+        seen.append(real_pool(n_bytes))
         return seen[-1]
 
     monkeypatch.setattr(_threads, "kernel_threads", spy)
-    monkeypatch.setattr(_threads, "_usable_cpus", lambda: 8)
-    monkeypatch.setattr(_threads, "_idle_cpus", lambda: 8)
+    monkeypatch.setattr(_threads, "pool_threads", pool_spy)
+    monkeypatch.setattr(_cpus, "usable_cpus", lambda: 8)
+    monkeypatch.setattr(_cpus, "idle_cpus", lambda: 8)
     monkeypatch.setattr(_threads, "BYTES_PER_THREAD", 1)
+    monkeypatch.setattr(_threads, "POOL_BYTES_PER_THREAD", 1)
     X = np.random.default_rng(0).standard_normal((300, 16))
     with threadpool_limits(limits=1, user_api="openmp"):
         RevINTransformer().fit_transform(X)
@@ -208,6 +227,7 @@ def test_results_are_bitwise_equal_across_thread_counts(dtype, monkeypatch):
         monkeypatch.setattr(
             _threads, "kernel_threads", lambda n_bytes, device="cpu", t=threads: t
         )
+        monkeypatch.setattr(_threads, "pool_threads", lambda n_bytes, t=threads: t)
         z, stats = normalize_windows(x, gamma, beta, eps=1e-5, out=torch.empty_like(x))
         back = denormalize(z, stats.loc, stats.scale, gamma, beta)
         # The transformer's way back: the fused kernel where numba is installed.
