@@ -665,7 +665,11 @@ def unmasked_normalize(
     _check_modes(eps_mode, center)
     first_mean = x.mean(-1, keepdim=True)
     d = x - first_mean
-    variance, residual = torch.var_mean(d, dim=-1, correction=0, keepdim=True)
+    # Two plain means where torch.var_mean's Welford kernel took 460 us of a
+    # 600 us forward on (32, 7, 336): d is centred already, so the correction
+    # E[d]**2 is tiny and E[d**2] - E[d]**2 loses no digits.
+    residual = d.mean(-1, keepdim=True)
+    variance = (d * d).mean(-1, keepdim=True).sub_(residual * residual).clamp_(min=0)
     if center == "mean":
         offset, loc = residual, first_mean + residual
     else:
