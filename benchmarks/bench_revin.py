@@ -956,7 +956,10 @@ def run(
             for name, factory in build_methods(case, X).items()
             if not method_words
             or name.endswith("(floor)")
-            or any(word in name for word in method_words)
+            or any(
+                name == word[1:] if word.startswith("=") else word in name
+                for word in method_words
+            )
         }
         before = {"loadavg_1min": os.getloadavg()[0], "cpu_idle": cpu_idle()}
         default_threads = torch.get_num_threads()
@@ -1075,7 +1078,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--methods",
         nargs="*",
-        help="only methods whose name has one of these (the floor is kept)",
+        help="only methods whose name has one of these, or is one prefixed by = "
+        "(=revin transform); the floor is kept",
     )
     parser.add_argument(
         "--no-nn",

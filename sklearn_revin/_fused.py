@@ -27,6 +27,8 @@ gives the same bits whatever the thread count.
 
 from __future__ import annotations
 
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
@@ -135,15 +137,47 @@ def available() -> bool:
 
 
 def _split_rows(run, n_rows, n_variates, threads):
-    """Run ``run(start, stop)`` over the rows, on ``threads`` threads; sum results."""
+    """Run ``run(start, stop)`` over the rows, on ``threads`` threads; sum results.
+
+    The calling thread takes the first share; the others go to a pool kept
+    for the process: starting a thread took about 0.5 ms on the benchmark
+    machine, a fifth of a 32 MB ``transform``.
+    """
     if threads <= 1 or n_rows < 2 * threads:
         return run(0, n_rows)
     # The variate of a row is r % V: split on multiples of V.
     per_thread = -(-n_rows // threads)
     per_thread += -per_thread % n_variates
     bounds = [(s, min(s + per_thread, n_rows)) for s in range(0, n_rows, per_thread)]
-    with ThreadPoolExecutor(len(bounds)) as pool:
-        return sum(pool.map(lambda span: run(*span) or 0, bounds))
+    pool = _worker_pool(len(bounds) - 1)
+    others = [pool.submit(run, *span) for span in bounds[1:]]
+    first = run(*bounds[0]) or 0
+    return first + sum(future.result() or 0 for future in others)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _worker_pool(workers: int) -> ThreadPoolExecutor:
+    """Return the process's pool of kernel threads, with at least ``workers``."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(workers, thread_name_prefix="sklearn-revin")
+        return _pool
+
+
+def _forget_pool() -> None:
+    """Drop the pool in a forked child: its threads were not copied."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _per_variate(values, like: np.ndarray) -> np.ndarray:

@@ -91,7 +91,7 @@ def kernel_threads(n_bytes: int, device: torch.device | str = "cpu") -> int:
         current,
         _caller_limit(),
         max(1, _cpus.usable_cpus() // 2),
-        _cpus.idle_cpus(),
+        getattr(_scope, "idle_cpus", None) or _cpus.idle_cpus(),
         max(1, n_bytes // BYTES_PER_THREAD),
     )
     return max(1, cap)
@@ -122,7 +122,7 @@ def pool_threads(n_bytes: int) -> int:
     cap = min(
         _caller_threads(),
         _cpus.usable_cpus(),
-        _cpus.idle_cpus(),
+        getattr(_scope, "idle_cpus", None) or _cpus.idle_cpus(),
         max(1, n_bytes // POOL_BYTES_PER_THREAD),
     )
     return max(1, cap)
@@ -136,12 +136,13 @@ def scoped_threads(n_bytes: int, device: torch.device | str = "cpu") -> Iterator
     torch's current one (or when the data is not on the CPU).
     """
     previous = torch.get_num_threads()
-    threads = kernel_threads(n_bytes, device)
     outer = getattr(_scope, "caller_threads", None)
     if outer is None:
         # Read before the scope changes them (set_num_threads sets OpenMP's
         # count, which threadpoolctl then reports): pool_threads's cap.
         _scope.caller_threads = min(previous, _caller_limit())
+        _scope.idle_cpus = _cpus.idle_cpus()  # one read of /proc/loadavg a call
+    threads = kernel_threads(n_bytes, device)
     try:
         if threads == previous:
             yield threads
@@ -153,11 +154,11 @@ def scoped_threads(n_bytes: int, device: torch.device | str = "cpu") -> Iterator
             torch.set_num_threads(previous)
     finally:
         if outer is None:
-            del _scope.caller_threads
+            del _scope.caller_threads, _scope.idle_cpus
 
 
-# The caller's thread limits as they were when this thread entered its
-# outermost scoped_threads block.
+# The caller's thread limits and the idle CPUs as they were when this thread
+# entered its outermost scoped_threads block.
 _scope = threading.local()
 
 

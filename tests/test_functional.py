@@ -6,6 +6,8 @@ path per block; these tests shrink the block size so that small inputs cross
 many block boundaries, and mix constant, NaN, all-NaN and regular windows.
 """
 
+import contextlib
+import multiprocessing
 import warnings
 
 import numpy as np
@@ -13,7 +15,7 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from sklearn_revin import _functional, _fused
+from sklearn_revin import _functional, _fused, _threads
 from sklearn_revin._functional import (
     apply_statistics,
     denormalize,
@@ -602,3 +604,36 @@ def test_fused_denormalize_equals_the_fallback(monkeypatch, dtype, inverse, wher
     for result in results:
         assert result.dtype == dtype
         assert_allclose(result.double().numpy(), expected, **tolerance)
+
+
+def _normalize_in_two_threads(x, queue):
+    out = torch.empty_like(x)
+    with _fused_threads(2):
+        z, _ = normalize_windows(x, torch.ones(1), torch.zeros(1), eps=1e-5, out=out)
+    queue.put(z.numpy())
+
+
+@contextlib.contextmanager
+def _fused_threads(count):
+    real = _threads.pool_threads
+    _threads.pool_threads = lambda n_bytes: count
+    try:
+        yield
+    finally:
+        _threads.pool_threads = real
+
+
+@needs_numba
+def test_fused_kernel_threads_run_in_a_forked_child():
+    """Check the kernel's kept worker pool is rebuilt in a fork, not waited on."""
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((64, 1, 50)))
+    with _fused_threads(2):  # the parent's pool exists before the fork
+        expected, _ = normalize_windows(x, torch.ones(1), torch.zeros(1), eps=1e-5)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_normalize_in_two_threads, args=(x, queue))
+    child.start()
+    result = queue.get(timeout=60)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(result, expected.numpy())
