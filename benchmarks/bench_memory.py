@@ -147,6 +147,7 @@ DASK = COMMON + textwrap.dedent(
     start, cpu_start = time.perf_counter(), cpu()
     model.fit(X[:n_train], Y[:n_train])
     fitted, cpu_fitted = time.perf_counter(), cpu()
+    peak_after_fit = peak()
     forecast = model.predict(X[-n_test:])
     # dask's threads are the parallelism: one BLAS thread per task (fit
     # sets this itself; a lazy predict is computed by the caller).
@@ -158,6 +159,7 @@ DASK = COMMON + textwrap.dedent(
         "windows": n, "train_windows": n_train, "test_windows": n_test,
         "windows_bytes_float64": 8 * n * n_variates * (336 + horizon),
         "peak_rss": peak(), "peak_over_series": peak() - base,
+        "peak_rss_after_fit": peak_after_fit,
         "fit_seconds": fitted - start, "predict_seconds": end - fitted,
         "fit_cpu_seconds": cpu_fitted - cpu_start,
         "predict_cpu_seconds": cpu_end - cpu_fitted,

@@ -339,6 +339,25 @@ def test_make_windows_dask_matches_in_memory(
     assert_array_equal(Y, expected_Y)
 
 
+@pytest.mark.parametrize("horizon", [4, 96])
+def test_make_windows_dask_blocks_stay_near_the_chunk_size(horizon):
+    """Check a block of windows of many variates is about array.chunk-size.
+
+    Its size must not grow with the window or the horizon: blocks cut from
+    time chunks at least as long as the overlap held window + horizon windows
+    (7.7 GiB each for Traffic at horizon 720).
+    """
+    series = np.arange(600.0 * 40).reshape(600, 40)
+    window = 48
+    with dask.config.set({"array.chunk-size": "64KiB"}):
+        X, Y = make_windows(da.from_array(series, chunks=(100, 40)), window, horizon)
+    row_bytes = 8 * 40 * (window + horizon)
+    assert max(X.chunks[0]) == max(1, 64 * 1024 // row_bytes)
+    expected_X, expected_Y = make_windows(series, window, horizon)
+    assert_array_equal(X.compute(scheduler="sync"), expected_X)
+    assert_array_equal(Y.compute(scheduler="sync"), expected_Y)
+
+
 def test_make_windows_dask_dataframe_by_column_name(client):
     """Check a dask DataFrame with targets named by column."""
     pd = pytest.importorskip("pandas")
