@@ -482,8 +482,10 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         _misuse.warn_if_quantiles_reversed(self.revin_.gamma_[targets], self.regressor)
         # predict uses the statistics of the windows it is given, never these:
         # a fitted model keeps the layout and parameters, not two floats per
-        # training window and variate.
-        del self.revin_.mean_, self.revin_.scale_
+        # training window and variate. (The incremental route drops each
+        # batch's own.)
+        for name in ("mean_", "scale_"):
+            vars(self.revin_).pop(name, None)
         return self
 
     # ---------------------------------------------- incremental (_incremental)
