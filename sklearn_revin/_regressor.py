@@ -189,6 +189,13 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
     window_weights_ : {"scale", "scale_free", "uniform"}
         The window weights used, ``window_weights`` with ``"auto"``
         resolved.
+    window_weight_divisors_ : ndarray of shape (n_regressors,)
+        Only with a regressor that has ``partial_fit``: what the window
+        weights of each clone in ``regressors_`` are divided by, their
+        (sample-weighted) mean over the windows of :meth:`fit` (all blocks of
+        dask input) or of the first :meth:`partial_fit` batch; later
+        :meth:`partial_fit` batches are divided by the same, so that a window
+        weighs alike in every batch. 1.0 for ``"uniform"`` weights.
     revin_ : RevINTransformer
         The fitted clone of ``revin``: its layout (``n_variates_``,
         ``n_steps_``, ``passthrough_``, ``variate_names_``) and parameters
@@ -299,10 +306,25 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None, groups=None, **fit_params):
         """Fit the regressor on the normalized windows and normalized targets.
 
+        Dask arrays ``X`` and ``y`` (chunked by rows, e.g. from
+        :func:`make_windows` of a dask series) are fitted without computing
+        them whole where the regressor allows it (see :ref:`scaling`):
+        ``Ridge`` and ``LinearRegression`` exactly, from sufficient statistics
+        reduced by dask; a regressor with ``partial_fit`` (``SGDRegressor``,
+        ``MLPRegressor``, a ``MultiOutputRegressor`` of one) with **one pass**
+        of fresh clones' ``partial_fit`` over the row blocks, one block
+        computed at a time, in order, with the window weights of an in-memory
+        fit (divided by their mean over all windows, reduced by dask first):
+        not the in-memory ``fit`` of that regressor, which iterates over all
+        windows until it converges (``max_iter`` epochs, shuffled): call
+        :meth:`partial_fit` on the dask arrays for more passes. Except with
+        ``window_weights="scale_free"``, which needs all windows at once. Any
+        other regressor warns and computes ``X`` and ``y`` whole.
+
         Parameters
         ----------
         X : array-like of shape (n_windows, n_variates * n_steps)
-            Input windows, variate-major.
+            Input windows, variate-major, or a dask array of them.
         y : array-like of shape (n_windows,) or (n_windows, n_targets * horizon)
             What follows each window, for each target variate, variate-major.
             1-D ``y`` is one step of one target.
