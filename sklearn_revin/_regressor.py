@@ -460,6 +460,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                     f"({X.shape[0]},) expected, got {groups.shape}."
                 )
         self.window_weights_ = window_weights
+        if incremental:
+            self._check_partial_fit_weights(window_weights, sample_weight)
 
         self.revin_ = self._make_revin()
         if exact or incremental:

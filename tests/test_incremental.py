@@ -292,6 +292,26 @@ def test_partial_fit_refuses_scale_free_weights():
         model.partial_fit(X, Y)
 
 
+class _UnweightedSGD(SGDRegressor):
+    """SGDRegressor whose partial_fit takes no sample_weight."""
+
+    def partial_fit(self, X, y):
+        return super().partial_fit(X, y)
+
+
+def test_partial_fit_without_sample_weight_refuses_scale_weights():
+    """Check the error where partial_fit cannot take the window weights."""
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(series_of(rng), window=24, horizon=1)
+    model = RevINRegressor(
+        _UnweightedSGD(), n_variates=3, channel_independent=True, window_weights="scale"
+    )
+    with pytest.raises(ValueError, match=r"_UnweightedSGD.partial_fit does not take"):
+        model.partial_fit(X, Y)
+    model.set_params(window_weights="uniform").partial_fit(X, Y)
+    assert model.window_weight_divisors_.tolist() == [1.0]
+
+
 def test_partial_fit_keeps_float32_where_the_regressor_does():
     """Check that MLPRegressor learns float32 weights from float32 windows."""
     rng = np.random.RandomState(0)
