@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from copy import copy
 from functools import partial
 from numbers import Integral
 
@@ -722,28 +723,14 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         self, X, Y, sample_weight, *, fit_params, X_frame=None, non_numeric=None
     ):
         """Normalize one batch of windows as fit does and ``partial_fit`` on it."""
-        targets = self.target_variates_
-        X_revin = _with_names(X, X_frame)
-        with warnings.catch_warnings():
-            # validate_data has warned already about missing names.
-            warnings.filterwarnings("ignore", "X does not have valid feature names")
-            statistics = self.revin_.instance_statistics(X_revin)
-            X_normalized = self.revin_.transform(X_revin)
-        X_normalized = restore_non_numeric(X_normalized, non_numeric)
-        Y_normalized = self.revin_.normalize_with(Y, statistics, variates=targets)
-        # _fit_sets reads the windows' statistics where fit leaves them.
-        self.revin_.mean_, self.revin_.scale_ = statistics.mean, statistics.scale
-        try:
-            sets, divisors = self._fit_sets(
-                X_normalized,
-                Y_normalized,
-                targets,
-                sample_weight,
-                None,
-                divisors=getattr(self, "window_weight_divisors_", None),
-            )
-        finally:
-            del self.revin_.mean_, self.revin_.scale_
+        sets, divisors = self._batch_fit_sets(
+            X,
+            Y,
+            sample_weight,
+            divisors=getattr(self, "window_weight_divisors_", None),
+            X_frame=X_frame,
+            non_numeric=non_numeric,
+        )
         if not hasattr(self, "window_weight_divisors_"):
             self.window_weight_divisors_ = divisors
         if not hasattr(self, "regressors_"):
@@ -754,6 +741,35 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             regressor.partial_fit(X_part, Y_part, **weight, **fit_params)
         if len(self.regressors_) == 1:
             self.regressor_ = self.regressors_[0]
+
+    def _batch_fit_sets(
+        self, X, Y, sample_weight, *, divisors, X_frame=None, non_numeric=None
+    ):
+        """Return ``_fit_sets`` of one batch of windows, normalized as fit does.
+
+        Changes nothing of ``self``: it also runs in dask tasks.
+        """
+        targets = self.target_variates_
+        X_revin = _with_names(X, X_frame)
+        with warnings.catch_warnings():
+            # validate_data has warned already about missing names.
+            warnings.filterwarnings("ignore", "X does not have valid feature names")
+            statistics = self.revin_.instance_statistics(X_revin)
+            X_normalized = self.revin_.transform(X_revin)
+        X_normalized = restore_non_numeric(X_normalized, non_numeric)
+        Y_normalized = self.revin_.normalize_with(Y, statistics, variates=targets)
+        # The batch's statistics, where fit has the training windows'.
+        revin = copy(self.revin_)
+        revin.mean_, revin.scale_ = statistics.mean, statistics.scale
+        return self._fit_sets(
+            X_normalized,
+            Y_normalized,
+            targets,
+            sample_weight,
+            None,
+            divisors=divisors,
+            revin=revin,
+        )
 
     def _check_y_width(self, Y, targets):
         if Y.shape[1] % len(targets):
@@ -920,7 +936,14 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         return self.window_weights
 
     def _fit_sets(
-        self, X_normalized, Y_normalized, targets, sample_weight, groups, divisors=None
+        self,
+        X_normalized,
+        Y_normalized,
+        targets,
+        sample_weight,
+        groups,
+        divisors=None,
+        revin=None,
     ):
         """Return ``[(X, Y, {"sample_weight": w} or {}), ...]`` and the divisors.
 
@@ -931,19 +954,22 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         are divided by ``divisors[k]``, or, for None, by their (sample-weighted)
         mean over these windows (see ``_mean_one``); the divisors used are
         returned, for partial_fit's later batches (see ``_incremental``).
+        ``revin`` holds the windows' statistics (``mean_``, ``scale_``); None
+        means ``revin_``, as fit leaves it.
         """
+        revin = self.revin_ if revin is None else revin
         n_windows, n_targets = X_normalized.shape[0], len(targets)
         horizon = Y_normalized.shape[1] // n_targets
         scale = self.window_weights_ != "uniform"
         factor = window_factors(
             self.window_weights_,
-            self.revin_,
+            revin,
             X_normalized,
             targets,
             groups,
             seasonality=self.seasonality,
         )
-        statistics = InstanceStatistics(self.revin_.mean_, self.revin_.scale_)
+        statistics = InstanceStatistics(revin.mean_, revin.scale_)
         inputs = self._regressor_input(X_normalized, statistics)
         sets, used = [], []
 
