@@ -42,7 +42,9 @@ from ._weights import window_factors
 __all__ = [
     "check_batch_layout",
     "fit_blocks",
+    "has_own_dask_fit",
     "has_partial_fit",
+    "lazy_fit_sets",
     "partial_fit_takes_sample_weight",
     "refuse_scale_free",
     "weight_divisors",
@@ -52,6 +54,20 @@ __all__ = [
 def has_partial_fit(regressor) -> bool:
     """Return True if ``regressor`` has ``partial_fit`` (``available_if`` included)."""
     return hasattr(regressor, "partial_fit")
+
+
+# Regressors whose fit trains on dask arrays on the cluster, detected by the
+# module of their class: LightGBM's dask estimators (DaskLGBMRegressor).
+OWN_DASK_FIT_MODULES = ("lightgbm.dask",)
+
+
+def has_own_dask_fit(regressor) -> bool:
+    """Return True for a regressor whose own ``fit`` trains on dask arrays."""
+    module = type(regressor).__module__
+    return any(
+        module == prefix or module.startswith(prefix + ".")
+        for prefix in OWN_DASK_FIT_MODULES
+    )
 
 
 def partial_fit_takes_sample_weight(regressor) -> bool:
@@ -206,3 +222,67 @@ def _rows_like(values, rows):
 
 def _block(values, i, start, end):
     return values[start:end] if isinstance(values, np.ndarray) else values.blocks[i]
+
+
+def lazy_fit_sets(X, Y, sample_weight, batch_sets):
+    """Return the fit sets of all of dask X as lazy dask arrays.
+
+    ``batch_sets(X_block, Y_block, w_block)`` returns ``(sets, divisors)`` of
+    one block of windows, as ``RevINRegressor._fit_sets`` (normalized, in the
+    layout of the regressor, weighted); it is mapped over the row blocks as
+    one task per block, whose pieces become ``[(X_k, Y_k, w_k or None), ...]``,
+    one per fit set, concatenated over the blocks. Nothing is computed but a
+    one-row probe (zeros) for the shapes and dtypes.
+    """
+    import dask
+    import dask.array as da
+
+    if any(math.isnan(n) for n in X.chunks[0]):
+        raise ValueError(
+            "X has unknown row chunk sizes; call X.compute_chunk_sizes() first."
+        )
+    X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
+    rows = X.chunks[0]
+    Y, sample_weight = (
+        None if values is None else _rows_like(values, rows)
+        for values in (Y, sample_weight)
+    )
+    probe_sets, _ = batch_sets(
+        np.zeros((1, *X.shape[1:]), X.dtype),
+        np.zeros((1, *Y.shape[1:]), Y.dtype),
+        None if sample_weight is None else np.ones(1),
+    )
+    task = dask.delayed(batch_sets, pure=True)
+    ends = np.cumsum(rows)
+    pieces = [[] for _ in probe_sets]
+    for i, n_rows in enumerate(rows):
+        if n_rows == 0:
+            continue
+        start, end = int(ends[i] - n_rows), int(ends[i])
+        weight = None if sample_weight is None else _block(sample_weight, i, start, end)
+        sets = task(X.blocks[i], _block(Y, i, start, end), weight)[0]
+        for k, (X_probe, Y_probe, weight_probe) in enumerate(probe_sets):
+            set_k = sets[k]
+            arrays = [(set_k[0], X_probe), (set_k[1], Y_probe)]
+            if weight_probe:
+                arrays.append(
+                    (set_k[2]["sample_weight"], weight_probe["sample_weight"])
+                )
+            pieces[k].append(
+                [
+                    da.from_delayed(
+                        value,
+                        shape=(n_rows * len(probe), *probe.shape[1:]),
+                        dtype=probe.dtype,
+                        meta=probe[:0],
+                    )
+                    for value, probe in arrays
+                ]
+            )
+    result = []
+    for blocks in pieces:
+        columns = [da.concatenate(list(part)) for part in zip(*blocks, strict=True)]
+        if len(columns) == 2:
+            columns.append(None)
+        result.append(tuple(columns))
+    return result

@@ -403,14 +403,22 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         dask_input = _dask.is_dask_collection(X)
         # A regressor with partial_fit learns from dask X one row block at a
         # time (see _incremental); scale_free weights need all windows at once.
-        incremental = (
+        # LightGBM's dask estimators train on the lazily normalized windows.
+        own_dask_fit = (
             dask_input
             and not exact
+            and _incremental.has_own_dask_fit(self._regressor())
+            and not in_memory_only
+        )
+        incremental = (
+            dask_input
+            and not (exact or own_dask_fit)
             and _incremental.has_partial_fit(self._regressor())
             and non_numeric is None
             and window_weights != "scale_free"
         )
-        if (dask_input or _dask.is_dask_collection(y)) and not (exact or incremental):
+        out_of_core = exact or incremental or own_dask_fit
+        if (dask_input or _dask.is_dask_collection(y)) and not out_of_core:
             warnings.warn(
                 f"fit computes the whole dask arrays X and y into this process's "
                 f"memory: {type(self._regressor()).__name__} has no out-of-core "
@@ -465,7 +473,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             self._check_partial_fit_weights(window_weights, sample_weight)
 
         self.revin_ = self._make_revin()
-        if exact or incremental:
+        if out_of_core:
             # The layout and parameters depend on X's columns only: one window
             # (the statistics of every chunk are computed where it is used).
             self.revin_.fit(
@@ -484,6 +492,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             self.regressors_ = self._fit_from_statistics(X, Y, targets, sample_weight)
         elif incremental:
             self._fit_dask_blocks(X, Y, sample_weight, fit_params, fresh=True)
+        elif own_dask_fit:
+            self.regressors_ = self._fit_own_dask(X, Y, sample_weight, fit_params)
         else:
             # The targets of each window are normalized with its statistics.
             window_statistics = InstanceStatistics(
@@ -691,25 +701,12 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         their mean over all blocks (a dask reduction before the pass), as an
         in-memory fit divides them.
         """
-        targets = self.target_variates_
         if fresh:
             for name in ("regressors_", "regressor_", "window_weight_divisors_"):
                 vars(self).pop(name, None)
-            if self.window_weights_ == "scale":
-                if self.channel_independent:
-                    sets = "channel_independent"
-                else:
-                    sets = "per_target" if len(targets) > 1 else "first"
-                with _blas.limited_blas(_blas.dask_task_threads()):
-                    self.window_weight_divisors_ = _incremental.weight_divisors(
-                        self.revin_,
-                        X,
-                        Y,
-                        sample_weight,
-                        targets=targets,
-                        sets=sets,
-                        verbose=self.verbose,
-                    )
+            divisors = self._dask_weight_divisors(X, Y, sample_weight)
+            if divisors is not None:
+                self.window_weight_divisors_ = divisors
         with _blas.limited_blas(_blas.blas_threads()):
             _incremental.fit_blocks(
                 X,
@@ -718,6 +715,50 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 partial(self._partial_fit_batch, fit_params=fit_params),
                 verbose=self.verbose,
             )
+
+    def _dask_weight_divisors(self, X, Y, sample_weight):
+        """Return the "scale" weights' divisors over all of dask X; None otherwise."""
+        if self.window_weights_ != "scale":
+            return None
+        targets = self.target_variates_
+        if self.channel_independent:
+            sets = "channel_independent"
+        else:
+            sets = "per_target" if len(targets) > 1 else "first"
+        with _blas.limited_blas(_blas.dask_task_threads()):
+            return _incremental.weight_divisors(
+                self.revin_,
+                X,
+                Y,
+                sample_weight,
+                targets=targets,
+                sets=sets,
+                verbose=self.verbose,
+            )
+
+    def _fit_own_dask(self, X, Y, sample_weight, fit_params):
+        """Fit LightGBM's dask estimator on the lazily normalized windows.
+
+        The fit sets of every row block (``_batch_fit_sets``, with the weights'
+        divisors over all blocks) are dask arrays built lazily, block by block,
+        for the regressor's own distributed ``fit``; the fitted model is kept
+        as its local (NumPy) estimator, ``to_local()``, which ``predict`` maps
+        over NumPy blocks.
+        """
+        for name in ("regressors_", "regressor_"):
+            vars(self).pop(name, None)
+        divisors = self._dask_weight_divisors(X, Y, sample_weight)
+        sets = _incremental.lazy_fit_sets(
+            X, Y, sample_weight, partial(self._batch_fit_sets, divisors=divisors)
+        )
+        fitted = []
+        for X_set, Y_set, weight in sets:
+            weights = {} if weight is None else {"sample_weight": weight}
+            regressor = clone(self._regressor()).fit(
+                X_set, Y_set, **weights, **fit_params
+            )
+            fitted.append(regressor.to_local())
+        return fitted
 
     def _partial_fit_batch(
         self, X, Y, sample_weight, *, fit_params, X_frame=None, non_numeric=None

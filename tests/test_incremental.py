@@ -561,3 +561,80 @@ def test_dask_fit_on_windows_larger_than_a_worker(client):
         reference.partial_fit(X_block, Y_block)
     assert_same_regressors(model, reference.regressors_, rtol=1e-10)
     assert model.regressor_.t_ == 360 * X_dask.shape[0] + 1
+
+
+# --------------------------------------------- regressors with their own dask fit
+
+
+@pytest.fixture(scope="module")
+def one_worker_client(tmp_path_factory):
+    """A LocalCluster of one worker process: LightGBM then trains as in memory."""
+    pytest.importorskip("lightgbm.dask", reason="LightGBM's dask estimators")
+    cluster = distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit=WORKER_MEMORY,
+        dashboard_address="127.0.0.1:0",
+        local_directory=str(tmp_path_factory.mktemp("dask-worker-space")),
+        silence_logs=40,
+    )
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+@pytest.mark.parametrize(
+    ("channel_independent", "target_variates"), [(True, None), (False, 1)]
+)
+@pytest.mark.parametrize("weighted", [True, False])
+def test_lightgbm_dask_fit_equals_lightgbm_in_memory(
+    one_worker_client, channel_independent, target_variates, weighted
+):
+    """Check DaskLGBMRegressor on the lazily normalized windows on a cluster.
+
+    With one worker LightGBM's distributed training sees the same rows as
+    LGBMRegressor in memory: the forecasts are equal (to rounding), with the
+    "scale" window weights over all blocks and sample weights.
+    """
+    from lightgbm import LGBMRegressor
+    from lightgbm.dask import DaskLGBMRegressor
+
+    rng = np.random.RandomState(0)
+    series = series_of(rng, n_times=1500)
+    target = None if target_variates is None else [target_variates]
+    X_dask, Y_dask = make_windows(
+        da.from_array(series, chunks=(300, -1)), window=24, horizon=1, target=target
+    )
+    w = rng.uniform(0.2, 2.0, X_dask.shape[0]) if weighted else None
+    lgbm = dict(
+        n_estimators=20,
+        num_leaves=7,
+        random_state=0,
+        verbose=-1,
+        deterministic=True,
+        force_row_wise=True,
+    )
+    params = dict(
+        n_variates=3,
+        channel_independent=channel_independent,
+        target_variates=target_variates,
+    )
+    model = RevINRegressor(DaskLGBMRegressor(**lgbm), **params)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "fit computes the whole")
+        warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored")
+        model.fit(X_dask, Y_dask, sample_weight=w)
+    assert isinstance(model.regressor_, LGBMRegressor)  # to_local()
+    assert model.window_weights_ == "scale"
+
+    X, Y = dask.compute(X_dask, Y_dask)
+    reference = RevINRegressor(LGBMRegressor(**lgbm), **params).fit(
+        X, Y, sample_weight=w
+    )
+    want = reference.predict(X)
+    assert_allclose(model.predict(X), want, rtol=1e-10, atol=1e-10)
+    assert_allclose(model.predict(X_dask).compute(), want, rtol=1e-10, atol=1e-10)
