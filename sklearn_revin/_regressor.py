@@ -186,7 +186,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         The fitted clones of ``regressor``: one per target variate, in the
         order of ``target_variates``, with ``window_weights_="scale"``,
         several target variates and ``channel_independent=False``; otherwise
-        the one ``regressor_``.
+        the one ``regressor_``. A ``lightgbm.dask.DaskLGBMRegressor`` fitted on
+        dask input is kept as its ``to_local()`` model (see :ref:`scaling`).
     window_weights_ : {"scale", "scale_free", "uniform"}
         The window weights used, ``window_weights`` with ``"auto"``
         resolved.
@@ -319,8 +320,10 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         not the in-memory ``fit`` of that regressor, which iterates over all
         windows until it converges (``max_iter`` epochs, shuffled): call
         :meth:`partial_fit` on the dask arrays for more passes. Except with
-        ``window_weights="scale_free"``, which needs all windows at once. Any
-        other regressor warns and computes ``X`` and ``y`` whole.
+        ``window_weights="scale_free"``, which needs all windows at once.
+        LightGBM's ``DaskLGBMRegressor`` trains on the cluster on the lazily
+        normalized windows. Any other regressor warns and computes ``X`` and
+        ``y`` whole.
 
         Parameters
         ----------
