@@ -411,7 +411,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             dask_input
             and not exact
             and _incremental.has_own_dask_fit(self._regressor())
-            and not in_memory_only
+            and non_numeric is None
+            and window_weights != "scale_free"
         )
         incremental = (
             dask_input

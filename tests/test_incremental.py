@@ -395,6 +395,25 @@ def test_dask_fit_in_any_chunks_equals_one_partial_fit_in_memory(chunk):
     assert_same_regressors(model, whole.regressors_, rtol=1e-10)
 
 
+@pytest.mark.parametrize("channel_independent", [True, False])
+def test_dask_fit_with_window_statistics_equals_one_partial_fit(channel_independent):
+    """Check the window statistics as features on the block-by-block route."""
+    rng = np.random.RandomState(2)
+    # Levels near 1: the statistics as raw features keep SGD from diverging.
+    X, Y = make_windows(series_of(rng) / 100, window=24, horizon=2)
+    params = dict(
+        n_variates=3, channel_independent=channel_independent, window_statistics=True
+    )
+    regressor = MultiOutputRegressor(sgd())
+    whole = RevINRegressor(regressor, **params).partial_fit(X, Y)
+    with dask.config.set(scheduler="sync"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = RevINRegressor(regressor, **params).fit(
+            da.from_array(X, chunks=(200, -1)), da.from_array(Y)
+        )
+    assert_same_regressors(model, whole.regressors_, rtol=1e-10)
+
+
 EVENTS = []
 
 
