@@ -428,10 +428,10 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 f"memory: {type(self._regressor()).__name__} has no out-of-core "
                 "route here. Only Ridge and LinearRegression (default solver, "
                 "positive=False) are fitted from dask blocks, exactly from "
-                "sufficient statistics, and regressors with partial_fit "
-                "(window_weights other than 'scale_free') one block at a "
-                "time; otherwise sample windows (X[::k]) or compute X and y "
-                "yourself.",
+                "sufficient statistics, regressors with partial_fit one block "
+                "at a time and LightGBM's dask estimators on the cluster "
+                "(window_weights other than 'scale_free'); otherwise sample "
+                "windows (X[::k]) or compute X and y yourself.",
                 UserWarning,
                 stacklevel=2,
             )
@@ -473,6 +473,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                     f"({X.shape[0]},) expected, got {groups.shape}."
                 )
         self.window_weights_ = window_weights
+        vars(self).pop("window_weight_divisors_", None)  # set by some routes only
         if incremental:
             self._check_partial_fit_weights(window_weights, sample_weight)
 
@@ -535,7 +536,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         """Fit the regressor on one more batch of windows, with its ``partial_fit``.
 
         Only available when ``regressor`` has ``partial_fit`` (e.g.
-        :class:`~sklearn.linear_model.SGDRegressor`,
+        ``SGDRegressor``,
         :class:`~sklearn.neural_network.MLPRegressor`, or a
         :class:`~sklearn.multioutput.MultiOutputRegressor` of one). Each batch
         is normalized as :meth:`fit` normalizes its windows (every window and
