@@ -559,7 +559,7 @@ def test_dask_fit_on_a_cluster_equals_the_hand_written_loop(client):
 def test_dask_fit_on_windows_larger_than_a_worker(client):
     """Check a partial_fit route fit on windows no worker could hold whole.
 
-    The windows (1.1 GiB of float64, built lazily by make_windows from a
+    The windows (1.03 GiB of float64, built lazily by make_windows from a
     series generated on the workers) exceed each worker's 1 GiB limit. The
     reference is RevINRegressor.partial_fit over the same blocks, computed
     one at a time here, with uniform weights (no divisor to agree on).
