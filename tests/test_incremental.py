@@ -281,6 +281,39 @@ def test_partial_fit_later_batch_of_other_columns_is_an_error():
         one.partial_fit(X[100:200], Y[100:200, :2])
 
 
+def test_partial_fit_routes_sample_weight_where_requested():
+    """Check metadata routing: partial_fit's sample_weight to a requester only."""
+    import sklearn
+
+    rng = np.random.RandomState(0)
+    X, Y = make_windows(series_of(rng), window=24, horizon=1)
+    w = rng.uniform(0.2, 2.0, len(X))
+    params = dict(n_variates=3, channel_independent=True)
+    with sklearn.config_context(enable_metadata_routing=True):
+        requested = sgd().set_partial_fit_request(sample_weight=True)
+        model = RevINRegressor(requested, **params).partial_fit(X, Y, sample_weight=w)
+        with pytest.raises(ValueError, match="sample_weight"):
+            RevINRegressor(sgd(), **params).partial_fit(X, Y, sample_weight=w)
+    plain = RevINRegressor(sgd(), **params).partial_fit(X, Y, sample_weight=w)
+    assert_same_regressors(model, plain.regressors_, rtol=1e-12)
+
+
+def test_partial_fit_checks_the_column_names_of_later_batches():
+    """Check that a later data-frame batch must have the first batch's names."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame(series_of(rng), columns=["a", "b", "c"])
+    X, Y = make_windows(frame, window=24, horizon=1)
+    model = RevINRegressor(sgd(), channel_independent=True)
+    model.partial_fit(X.iloc[:300], Y.iloc[:300])
+    assert model.revin_.n_variates_ == 3
+    model.partial_fit(X.iloc[300:600], Y.iloc[300:600])
+    renamed = X.iloc[600:].rename(columns={X.columns[0]: "other[t-23]"})
+    with pytest.raises(ValueError, match="feature names"):
+        model.partial_fit(renamed, Y.iloc[600:])
+    assert model.predict(X.iloc[600:]).shape == Y.iloc[600:].shape
+
+
 def test_partial_fit_refuses_scale_free_weights():
     """Check that window_weights='scale_free' (all windows of a series) is refused."""
     rng = np.random.RandomState(0)
