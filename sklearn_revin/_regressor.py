@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from copy import copy
 from functools import partial
 from numbers import Integral
 
@@ -18,6 +19,7 @@ from sklearn.utils.metadata_routing import (
     MethodMapping,
     process_routing,
 )
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     check_array,
     check_is_fitted,
@@ -25,7 +27,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _blas, _dask, _misuse, _sufficient_statistics
+from . import _blas, _dask, _incremental, _misuse, _sufficient_statistics
 from ._backend import array_api_tensors, from_host, to_host
 from ._layout import parse_target_names
 from ._nonnumeric import restore_non_numeric, split_non_numeric
@@ -184,10 +186,18 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         The fitted clones of ``regressor``: one per target variate, in the
         order of ``target_variates``, with ``window_weights_="scale"``,
         several target variates and ``channel_independent=False``; otherwise
-        the one ``regressor_``.
+        the one ``regressor_``. A ``lightgbm.dask.DaskLGBMRegressor`` fitted on
+        dask input is kept as its ``to_local()`` model (see :ref:`scaling`).
     window_weights_ : {"scale", "scale_free", "uniform"}
         The window weights used, ``window_weights`` with ``"auto"``
         resolved.
+    window_weight_divisors_ : ndarray of shape (n_regressors,)
+        Only with a regressor that has ``partial_fit``: what the window
+        weights of each clone in ``regressors_`` are divided by, their
+        (sample-weighted) mean over the windows of :meth:`fit` (all blocks of
+        dask input) or of the first :meth:`partial_fit` batch; later
+        :meth:`partial_fit` batches are divided by the same, so that a window
+        weighs alike in every batch. 1.0 for ``"uniform"`` weights.
     revin_ : RevINTransformer
         The fitted clone of ``revin``: its layout (``n_variates_``,
         ``n_steps_``, ``passthrough_``, ``variate_names_``) and parameters
@@ -262,6 +272,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
     # requested it, as in TransformedTargetRegressor, not to this estimator:
     # no set_fit_request of its own (it would have no effect).
     __metadata_request__fit = {"sample_weight": metadata_routing.UNUSED}
+    __metadata_request__partial_fit = {"sample_weight": metadata_routing.UNUSED}
 
     def __init__(
         self,
@@ -297,10 +308,27 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None, groups=None, **fit_params):
         """Fit the regressor on the normalized windows and normalized targets.
 
+        Dask arrays ``X`` and ``y`` (chunked by rows, e.g. from
+        :func:`make_windows` of a dask series) are fitted without computing
+        them whole where the regressor allows it (see :ref:`scaling`):
+        ``Ridge`` and ``LinearRegression`` exactly, from sufficient statistics
+        reduced by dask; a regressor with ``partial_fit`` (``SGDRegressor``,
+        ``MLPRegressor``, a ``MultiOutputRegressor`` of one) with **one pass**
+        of fresh clones' ``partial_fit`` over the row blocks, one block
+        computed at a time, in order, with the window weights of an in-memory
+        fit (divided by their mean over all windows, reduced by dask first):
+        not the in-memory ``fit`` of that regressor, which iterates over all
+        windows until it converges (``max_iter`` epochs, shuffled): call
+        :meth:`partial_fit` on the dask arrays for more passes. Except with
+        ``window_weights="scale_free"``, which needs all windows at once.
+        LightGBM's ``DaskLGBMRegressor`` trains on the cluster on the lazily
+        normalized windows. Any other regressor warns and computes ``X`` and
+        ``y`` whole.
+
         Parameters
         ----------
         X : array-like of shape (n_windows, n_variates * n_steps)
-            Input windows, variate-major.
+            Input windows, variate-major, or a dask array of them.
         y : array-like of shape (n_windows,) or (n_windows, n_targets * horizon)
             What follows each window, for each target variate, variate-major.
             1-D ``y`` is one step of one target.
@@ -376,14 +404,34 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             else _sufficient_statistics.exact_solver(self._regressor(), fit_params)
         )
         dask_input = _dask.is_dask_collection(X)
-        if (dask_input or _dask.is_dask_collection(y)) and not exact:
+        # A regressor with partial_fit learns from dask X one row block at a
+        # time (see _incremental); scale_free weights need all windows at once.
+        # LightGBM's dask estimators train on the lazily normalized windows.
+        own_dask_fit = (
+            dask_input
+            and not exact
+            and _incremental.has_own_dask_fit(self._regressor())
+            and non_numeric is None
+            and window_weights != "scale_free"
+        )
+        incremental = (
+            dask_input
+            and not (exact or own_dask_fit)
+            and _incremental.has_partial_fit(self._regressor())
+            and non_numeric is None
+            and window_weights != "scale_free"
+        )
+        out_of_core = exact or incremental or own_dask_fit
+        if (dask_input or _dask.is_dask_collection(y)) and not out_of_core:
             warnings.warn(
                 f"fit computes the whole dask arrays X and y into this process's "
                 f"memory: {type(self._regressor()).__name__} has no out-of-core "
                 "route here. Only Ridge and LinearRegression (default solver, "
                 "positive=False) are fitted from dask blocks, exactly from "
-                "sufficient statistics; otherwise sample windows (X[::k]) or "
-                "compute X and y yourself.",
+                "sufficient statistics, regressors with partial_fit one block "
+                "at a time and LightGBM's dask estimators on the cluster "
+                "(window_weights other than 'scale_free'); otherwise sample "
+                "windows (X[::k]) or compute X and y yourself.",
                 UserWarning,
                 stacklevel=2,
             )
@@ -416,6 +464,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         self._training_dim = y.ndim
         self._y_frame = y_frame
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        self._y_width = Y.shape[1]
         if groups is not None:
             groups = np.asarray(groups)
             if groups.shape != (X.shape[0],):
@@ -424,9 +473,12 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                     f"({X.shape[0]},) expected, got {groups.shape}."
                 )
         self.window_weights_ = window_weights
+        vars(self).pop("window_weight_divisors_", None)  # set by some routes only
+        if incremental:
+            self._check_partial_fit_weights(window_weights, sample_weight)
 
         self.revin_ = self._make_revin()
-        if exact:
+        if out_of_core:
             # The layout and parameters depend on X's columns only: one window
             # (the statistics of every chunk are computed where it is used).
             self.revin_.fit(
@@ -440,15 +492,13 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             X_normalized = self.revin_.fit_transform(_with_names(X, X_frame))
             X_normalized = restore_non_numeric(X_normalized, non_numeric)
         targets = self.target_variates_ = self._fit_targets(y_frame)
-        if Y.shape[1] % len(targets):
-            raise ValueError(
-                f"y has {Y.shape[1]} column(s), which is not a multiple of the "
-                f"{len(targets)} target variate(s) (target_variates="
-                f"{self.target_variates!r}): y must hold n_targets * horizon "
-                "columns, variate-major."
-            )
+        self._check_y_width(Y, targets)
         if exact:
             self.regressors_ = self._fit_from_statistics(X, Y, targets, sample_weight)
+        elif incremental:
+            self._fit_dask_blocks(X, Y, sample_weight, fit_params, fresh=True)
+        elif own_dask_fit:
+            self.regressors_ = self._fit_own_dask(X, Y, sample_weight, fit_params)
         else:
             # The targets of each window are normalized with its statistics.
             window_statistics = InstanceStatistics(
@@ -457,20 +507,326 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             Y_normalized = self.revin_.normalize_with(
                 Y, window_statistics, variates=targets
             )
+            sets, divisors = self._fit_sets(
+                X_normalized, Y_normalized, targets, sample_weight, groups
+            )
             self.regressors_ = [
                 clone(self._regressor()).fit(X_part, Y_part, **weight, **fit_params)
-                for X_part, Y_part, weight in self._fit_sets(
-                    X_normalized, Y_normalized, targets, sample_weight, groups
-                )
+                for X_part, Y_part, weight in sets
             ]
+            del sets
+            if _incremental.has_partial_fit(self._regressor()):
+                self.window_weight_divisors_ = divisors
         if len(self.regressors_) == 1:
             self.regressor_ = self.regressors_[0]
         _misuse.warn_if_quantiles_reversed(self.revin_.gamma_[targets], self.regressor)
         # predict uses the statistics of the windows it is given, never these:
         # a fitted model keeps the layout and parameters, not two floats per
-        # training window and variate.
-        del self.revin_.mean_, self.revin_.scale_
+        # training window and variate. (The incremental route drops each
+        # batch's own.)
+        for name in ("mean_", "scale_"):
+            vars(self.revin_).pop(name, None)
         return self
+
+    # ---------------------------------------------- incremental (_incremental)
+
+    @available_if(lambda self: _incremental.has_partial_fit(self._regressor()))
+    @_fit_context(prefer_skip_nested_validation=False)
+    def partial_fit(self, X, y, sample_weight=None, **fit_params):
+        """Fit the regressor on one more batch of windows, with its ``partial_fit``.
+
+        Only available when ``regressor`` has ``partial_fit`` (e.g.
+        ``SGDRegressor``,
+        :class:`~sklearn.neural_network.MLPRegressor`, or a
+        :class:`~sklearn.multioutput.MultiOutputRegressor` of one). Each batch
+        is normalized as :meth:`fit` normalizes its windows (every window and
+        its targets by the window's own statistics, one row per target
+        variate with ``channel_independent=True``), and the fitted clones of
+        ``regressor`` (``regressors_``, created by the first call, or those
+        of a previous :meth:`fit`) get it through their own ``partial_fit``.
+
+        The first call sets the layout (``revin_``, ``target_variates_``,
+        ``n_features_in_``, ``window_weights_``); later batches must have the
+        same columns in ``X`` and ``y``. With ``window_weights="scale"`` the
+        weights of every batch are divided by one constant,
+        ``window_weight_divisors_``: the mean weight of the first batch (of
+        all blocks, for a first call on dask arrays), or of the windows of a
+        previous :meth:`fit`, so that a window weighs the same whichever
+        batch holds it. ``window_weights="scale_free"`` needs all windows of
+        a series at once: it is an error here.
+
+        Dask arrays ``X`` and ``y`` (chunked by rows) make one more pass over
+        their row blocks, one block computed at a time (see :ref:`scaling`);
+        call ``partial_fit`` again for further passes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_windows, n_variates * n_steps)
+            A batch of input windows, variate-major, or a dask array of them.
+        y : array-like of shape (n_windows,) or (n_windows, n_targets * horizon)
+            What follows each window, as in :meth:`fit`.
+        sample_weight : array-like of shape (n_windows,), default=None
+            Weight of each window of the batch, as in :meth:`fit`.
+        **fit_params : dict
+            Passed to the ``partial_fit`` method of the regressor. With
+            metadata routing enabled, only what the regressor requested for
+            ``partial_fit``.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.linear_model import SGDRegressor
+        >>> from sklearn_revin import RevINRegressor, make_windows
+        >>> t = np.arange(2000.0)
+        >>> X, Y = make_windows(0.1 * t + np.sin(t / 4), window=16, horizon=1)
+        >>> y = Y.ravel()  # one step of one variate: 1-D, as SGDRegressor wants
+        >>> model = RevINRegressor(SGDRegressor(random_state=0))
+        >>> for batch in range(3):
+        ...     rows = slice(500 * batch, 500 * (batch + 1))
+        ...     model = model.partial_fit(X[rows], y[rows])
+        >>> error = np.mean((model.predict(X[1500:]) - y[1500:]) ** 2)
+        >>> bool(error < 0.05)
+        True
+        """
+        first = not hasattr(self, "regressors_")
+        if sample_weight is not None:
+            fit_params = {"sample_weight": sample_weight, **fit_params}
+        check_dense_tensor(X), check_dense_tensor(y, name="y")
+        if array_api_tensors(X, y, *fit_params.values(), estimator="RevINRegressor"):
+            with config_context(array_api_dispatch=False):
+                host_params = {name: to_host(v) for name, v in fit_params.items()}
+                return self.partial_fit(to_host(X), to_host(y), **host_params)
+        if y is None:
+            raise ValueError(
+                f"This {type(self).__name__} estimator requires y to be passed, "
+                "but the target y is None."
+            )
+        routed = self._route_fit_params(fit_params, "partial_fit")
+        fit_params = dict(routed.regressor.partial_fit)
+        sample_weight = fit_params.pop("sample_weight", None)
+        window_weights = (
+            self._resolve_window_weights(series_of_rows(X))
+            if first
+            else self.window_weights_
+        )
+        _incremental.refuse_scale_free(window_weights, "partial_fit")
+        self._check_partial_fit_weights(window_weights, sample_weight)
+        if first:
+            X, non_numeric = split_non_numeric(X, self._make_revin().passthrough)
+        else:
+            X, non_numeric = split_non_numeric(
+                X, None, resolved=self.revin_.passthrough_.tolist()
+            )
+        if non_numeric is not None and self.channel_independent:
+            raise ValueError(
+                "channel_independent=True fits one row per variate of plain "
+                "numbers; non-numeric passthrough columns need "
+                "channel_independent=False."
+            )
+        dask_input = _dask.is_dask_collection(X) or _dask.is_dask_collection(y)
+        X_frame, y_frame = X, _frame_description(y)
+        X_dask, y_dask = X, y
+        if dask_input:  # checked on stand-ins; the data stay lazy
+            X, y = _dask.stand_in(X), _dask.stand_in(y)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=first,
+            dtype=FLOAT_DTYPES,
+            multi_output=True,
+            y_numeric=True,
+            ensure_all_finite=self._ensure_all_finite(),
+        )
+        if dask_input:
+            X, y = X_dask, y_dask
+            X_frame, y_frame = X, None
+        if sample_weight is not None:
+            sample_weight = _as_sample_weight(sample_weight, X.shape[0])
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if first:
+            self.window_weights_ = window_weights
+            self._training_dim, self._y_frame, self._y_width = (
+                y.ndim,
+                y_frame,
+                Y.shape[1],
+            )
+            self.revin_ = self._make_revin().fit(
+                _dask.stand_in(X)
+                if dask_input
+                else _first_window(_with_names(X, X_frame))
+            )
+            if not dask_input:
+                _misuse.warn_if_unstated_layout(self.revin_, X)
+            targets = self.target_variates_ = self._fit_targets(y_frame)
+            self._check_y_width(Y, targets)
+            _misuse.warn_if_quantiles_reversed(
+                self.revin_.gamma_[targets], self.regressor
+            )
+        else:
+            _incremental.check_batch_layout(
+                y.ndim,
+                Y.shape[1],
+                expected_ndim=self._training_dim,
+                expected_width=self._y_width,
+            )
+        if dask_input:
+            self._fit_dask_blocks(X, Y, sample_weight, fit_params, fresh=first)
+        else:
+            self._partial_fit_batch(
+                X,
+                Y,
+                sample_weight,
+                fit_params=fit_params,
+                X_frame=X_frame,
+                non_numeric=non_numeric,
+            )
+        return self
+
+    def _check_partial_fit_weights(self, window_weights, sample_weight):
+        if window_weights == "uniform" and sample_weight is None:
+            return
+        if not _incremental.partial_fit_takes_sample_weight(self._regressor()):
+            name = type(self._regressor()).__name__
+            raise ValueError(
+                f"{name}.partial_fit does not take sample_weight, which "
+                f"window_weights={window_weights!r} (or a sample_weight) needs; "
+                "use window_weights='uniform' without sample_weight."
+            )
+
+    def _fit_dask_blocks(self, X, Y, sample_weight, fit_params, *, fresh):
+        """One pass of ``partial_fit`` over the row blocks of dask X and Y.
+
+        ``fresh``: new clones of the regressor, and window weights divided by
+        their mean over all blocks (a dask reduction before the pass), as an
+        in-memory fit divides them.
+        """
+        if fresh:
+            for name in ("regressors_", "regressor_", "window_weight_divisors_"):
+                vars(self).pop(name, None)
+            divisors = self._dask_weight_divisors(X, Y, sample_weight)
+            if divisors is not None:
+                self.window_weight_divisors_ = divisors
+        with _blas.limited_blas(_blas.blas_threads()):
+            _incremental.fit_blocks(
+                X,
+                Y,
+                sample_weight,
+                partial(self._partial_fit_batch, fit_params=fit_params),
+                verbose=self.verbose,
+            )
+
+    def _dask_weight_divisors(self, X, Y, sample_weight):
+        """Return the "scale" weights' divisors over all of dask X; None otherwise."""
+        if self.window_weights_ != "scale":
+            return None
+        targets = self.target_variates_
+        if self.channel_independent:
+            sets = "channel_independent"
+        else:
+            sets = "per_target" if len(targets) > 1 else "first"
+        with _blas.limited_blas(_blas.dask_task_threads()):
+            return _incremental.weight_divisors(
+                self.revin_,
+                X,
+                Y,
+                sample_weight,
+                targets=targets,
+                sets=sets,
+                verbose=self.verbose,
+            )
+
+    def _fit_own_dask(self, X, Y, sample_weight, fit_params):
+        """Fit LightGBM's dask estimator on the lazily normalized windows.
+
+        The fit sets of every row block (``_batch_fit_sets``, with the weights'
+        divisors over all blocks) are dask arrays built lazily, block by block,
+        for the regressor's own distributed ``fit``; the fitted model is kept
+        as its local (NumPy) estimator, ``to_local()``, which ``predict`` maps
+        over NumPy blocks.
+        """
+        for name in ("regressors_", "regressor_"):
+            vars(self).pop(name, None)
+        divisors = self._dask_weight_divisors(X, Y, sample_weight)
+        sets = _incremental.lazy_fit_sets(
+            X, Y, sample_weight, partial(self._batch_fit_sets, divisors=divisors)
+        )
+        fitted = []
+        for X_set, Y_set, weight in sets:
+            weights = {} if weight is None else {"sample_weight": weight}
+            regressor = clone(self._regressor()).fit(
+                X_set, Y_set, **weights, **fit_params
+            )
+            fitted.append(regressor.to_local())
+        return fitted
+
+    def _partial_fit_batch(
+        self, X, Y, sample_weight, *, fit_params, X_frame=None, non_numeric=None
+    ):
+        """Normalize one batch of windows as fit does and ``partial_fit`` on it."""
+        sets, divisors = self._batch_fit_sets(
+            X,
+            Y,
+            sample_weight,
+            divisors=getattr(self, "window_weight_divisors_", None),
+            X_frame=X_frame,
+            non_numeric=non_numeric,
+        )
+        if not hasattr(self, "window_weight_divisors_"):
+            self.window_weight_divisors_ = divisors
+        if not hasattr(self, "regressors_"):
+            self.regressors_ = [clone(self._regressor()) for _ in sets]
+        for regressor, (X_part, Y_part, weight) in zip(
+            self.regressors_, sets, strict=True
+        ):
+            regressor.partial_fit(X_part, Y_part, **weight, **fit_params)
+        if len(self.regressors_) == 1:
+            self.regressor_ = self.regressors_[0]
+
+    def _batch_fit_sets(
+        self, X, Y, sample_weight, *, divisors, X_frame=None, non_numeric=None
+    ):
+        """Return ``_fit_sets`` of one batch of windows, normalized as fit does.
+
+        Changes nothing of ``self``: it also runs in dask tasks.
+        """
+        targets = self.target_variates_
+        X_revin = _with_names(X, X_frame)
+        with warnings.catch_warnings():
+            # validate_data has warned already about missing names.
+            warnings.filterwarnings("ignore", "X does not have valid feature names")
+            statistics = self.revin_.instance_statistics(X_revin)
+            X_normalized = self.revin_.transform(X_revin)
+        X_normalized = restore_non_numeric(X_normalized, non_numeric)
+        Y_normalized = self.revin_.normalize_with(Y, statistics, variates=targets)
+        # The batch's statistics, where fit has the training windows'.
+        revin = copy(self.revin_)
+        revin.mean_, revin.scale_ = statistics.mean, statistics.scale
+        return self._fit_sets(
+            X_normalized,
+            Y_normalized,
+            targets,
+            sample_weight,
+            None,
+            divisors=divisors,
+            revin=revin,
+        )
+
+    def _check_y_width(self, Y, targets):
+        if Y.shape[1] % len(targets):
+            raise ValueError(
+                f"y has {Y.shape[1]} column(s), which is not a multiple of the "
+                f"{len(targets)} target variate(s) (target_variates="
+                f"{self.target_variates!r}): y must hold n_targets * horizon "
+                "columns, variate-major."
+            )
+
+    # ------------------------------------------ end of incremental (_incremental)
 
     def predict(self, X):
         """Forecast from each window and map the forecast back to its scale.
@@ -573,6 +929,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             regressor=self._regressor(),
             method_mapping=MethodMapping()
             .add(caller="fit", callee="fit")
+            .add(caller="partial_fit", callee="partial_fit")
             .add(caller="predict", callee="predict"),
         )
 
@@ -591,15 +948,15 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
     def _regressor(self):
         return Ridge() if self.regressor is None else self.regressor
 
-    def _route_fit_params(self, fit_params):
+    def _route_fit_params(self, fit_params, method="fit"):
         """Return the fit parameters per consumer, routed or all to the regressor.
 
         With metadata routing, as in TransformedTargetRegressor: only what the
         regressor requested (an unrequested ``sample_weight`` is an error).
         """
         if get_config()["enable_metadata_routing"]:
-            return process_routing(self, "fit", **fit_params)
-        return Bunch(regressor=Bunch(fit=fit_params))
+            return process_routing(self, method, **fit_params)
+        return Bunch(regressor=Bunch(**{method: fit_params}))
 
     def _ensure_all_finite(self):
         return "allow-nan" if get_tags(self._regressor()).input_tags.allow_nan else True
@@ -624,41 +981,64 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             )
         return self.window_weights
 
-    def _fit_sets(self, X_normalized, Y_normalized, targets, sample_weight, groups):
-        """Yield ``(X, Y, {"sample_weight": w} or {})`` for each regressor to fit.
+    def _fit_sets(
+        self,
+        X_normalized,
+        Y_normalized,
+        targets,
+        sample_weight,
+        groups,
+        divisors=None,
+        revin=None,
+    ):
+        """Return ``[(X, Y, {"sample_weight": w} or {}), ...]`` and the divisors.
 
-        One regressor, except with weighted windows (``window_weights_`` other
-        than "uniform") and several target variates of a shared input, where
-        each target variate's windows weigh by their own statistics: one
-        regressor per target variate.
+        One set per regressor to fit: one, except with weighted windows
+        (``window_weights_`` other than "uniform") and several target variates
+        of a shared input, where each target variate's windows weigh by their
+        own statistics: one per target variate. The window weights of a set
+        are divided by ``divisors[k]``, or, for None, by their (sample-weighted)
+        mean over these windows (see ``_mean_one``); the divisors used are
+        returned, for partial_fit's later batches (see ``_incremental``).
+        ``revin`` holds the windows' statistics (``mean_``, ``scale_``); None
+        means ``revin_``, as fit leaves it.
         """
+        revin = self.revin_ if revin is None else revin
         n_windows, n_targets = X_normalized.shape[0], len(targets)
         horizon = Y_normalized.shape[1] // n_targets
         scale = self.window_weights_ != "uniform"
         factor = window_factors(
             self.window_weights_,
-            self.revin_,
+            revin,
             X_normalized,
             targets,
             groups,
             seasonality=self.seasonality,
         )
-        statistics = InstanceStatistics(self.revin_.mean_, self.revin_.scale_)
+        statistics = InstanceStatistics(revin.mean_, revin.scale_)
         inputs = self._regressor_input(X_normalized, statistics)
+        sets, used = [], []
 
-        def fit_set(X_part, Y_part, factor_part, weight_part, *, ravel):
+        def add_set(X_part, Y_part, factor_part, weight_part, *, ravel):
             if ravel and Y_part.shape[1] == 1:
                 Y_part = Y_part.ravel()
+            divisor = (
+                _weighted_mean(factor_part, weight_part)
+                if divisors is None
+                else divisors[len(sets)]
+            )
+            used.append(divisor)
             if not scale and weight_part is None:
-                return X_part, Y_part, {}
-            weight = _mean_one(factor_part, weight_part)
-            return X_part, Y_part, {"sample_weight": weight}
+                sets.append((X_part, Y_part, {}))
+            else:
+                weight = _mean_one(factor_part, weight_part, divisor)
+                sets.append((X_part, Y_part, {"sample_weight": weight}))
 
         if self.channel_independent:
             weight = sample_weight
             if weight is not None:  # each window's weight for each of its variates
                 weight = np.repeat(weight, n_targets)
-            yield fit_set(
+            add_set(
                 inputs,
                 Y_normalized.reshape(n_windows * n_targets, horizon),
                 factor.ravel(),
@@ -667,7 +1047,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             )
         elif scale and n_targets > 1:
             for k in range(n_targets):
-                yield fit_set(
+                add_set(
                     inputs,
                     Y_normalized[:, k * horizon : (k + 1) * horizon],
                     factor[:, k],
@@ -676,13 +1056,14 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 )
         else:
             # One target variate, or uniform weights: one weight per window.
-            yield fit_set(
+            add_set(
                 inputs,
                 Y_normalized,
                 factor[:, 0],
                 sample_weight,
                 ravel=self._training_dim == 1,
             )
+        return sets, np.asarray(used, dtype=np.float64)
 
     def _regressor_input(self, X_normalized, statistics):
         """Return the rows the regressor sees: per window or per (window, variate).
@@ -925,21 +1306,29 @@ def _as_frame_like(y_pred, X, y_frame):
     return pl.DataFrame(y_pred, schema=names, orient="row")
 
 
-def _mean_one(factor, sample_weight):
-    """Return ``sample_weight * factor / c``, c the weighted mean of ``factor``.
+def _mean_one(factor, sample_weight, mean=None):
+    """Return ``sample_weight * factor / mean``, by default ``factor``'s weighted mean.
 
     The window weights only matter relative to each other; dividing them by
     their mean keeps the size of the regressor's penalty (``Ridge``'s
     ``alpha``) independent of the unit of the series, and dividing by the
     mean weighted by ``sample_weight`` keeps integer weights equivalent to
-    repeated windows.
+    repeated windows. ``partial_fit`` passes the ``mean`` it fixed once.
     """
+    if mean is None:
+        mean = _weighted_mean(factor, sample_weight)
     if sample_weight is None:
-        return factor / np.mean(factor)
+        return factor / mean
+    return sample_weight * factor / mean
+
+
+def _weighted_mean(factor, sample_weight) -> float:
+    """Return the mean of ``factor`` weighted by ``sample_weight`` (1.0 if all zero)."""
+    if sample_weight is None:
+        return float(np.mean(factor))
     total = np.sum(sample_weight)
-    weighted = sample_weight * factor
-    mean = np.sum(weighted) / total if total > 0 else 1.0  # all zero: let fit say
-    return weighted / mean
+    # All zero: let the regressor's fit say.
+    return float(np.sum(sample_weight * factor) / total) if total > 0 else 1.0
 
 
 def _fit_can_take(regressor, name: str) -> bool:

@@ -1,0 +1,288 @@
+"""Incremental fits: ``partial_fit``, and ``fit`` on dask windows block by block.
+
+A regressor with ``partial_fit`` (``SGDRegressor``, ``MLPRegressor``,
+``MultiOutputRegressor`` of one) learns from one batch of windows at a time.
+RevINRegressor normalizes each batch as ``fit`` normalizes all windows (each
+window by its own statistics, the targets by the same) and hands the
+regressor the batch's fit sets. On dask windows, ``fit`` streams the row
+blocks through the same per-batch code, one block computed at a time, in one
+pass, as dask-ml's ``Incremental.fit`` does: the whole array never exists in
+one process.
+
+The window weights of ``window_weights="scale"`` must be the same function of
+a window in every batch. ``fit`` divides them by their mean over all windows;
+an incremental fit fixes that divisor once, before the first batch
+(``window_weight_divisors_``): on dask, the mean over all blocks, reduced by
+dask before the pass (the blocks are computed twice: once for the reduction,
+once to be fitted); for ``partial_fit``, the mean over the first batch (or
+that of ``fit``, when ``partial_fit`` continues a fitted model).
+``"scale_free"`` weighs each series by its seasonal step over all its windows,
+which no batch holds: it is refused.
+
+This module does not import the estimator (which imports it): it works with
+the arrays, the fitted ``revin_`` transformer and the per-batch function it is
+given.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import operator
+import sys
+import time
+from copy import copy as shallow_copy
+from functools import partial
+
+import numpy as np
+
+from . import _dask
+from ._weights import window_factors
+
+__all__ = [
+    "check_batch_layout",
+    "fit_blocks",
+    "has_own_dask_fit",
+    "has_partial_fit",
+    "lazy_fit_sets",
+    "partial_fit_takes_sample_weight",
+    "refuse_scale_free",
+    "weight_divisors",
+]
+
+
+def has_partial_fit(regressor) -> bool:
+    """Return True if ``regressor`` has ``partial_fit`` (``available_if`` included)."""
+    return hasattr(regressor, "partial_fit")
+
+
+# Regressors whose fit trains on dask arrays on the cluster, detected by the
+# module of their class: LightGBM's dask estimators (DaskLGBMRegressor).
+OWN_DASK_FIT_MODULES = ("lightgbm.dask",)
+
+
+def has_own_dask_fit(regressor) -> bool:
+    """Return True for a regressor whose own ``fit`` trains on dask arrays."""
+    module = type(regressor).__module__
+    return any(
+        module == prefix or module.startswith(prefix + ".")
+        for prefix in OWN_DASK_FIT_MODULES
+    )
+
+
+def partial_fit_takes_sample_weight(regressor) -> bool:
+    """Return True if ``regressor.partial_fit`` has a ``sample_weight`` parameter.
+
+    A meta-estimator that passes it on (``MultiOutputRegressor``) needs its
+    ``estimator``'s ``partial_fit`` to take it too.
+    """
+    parameters = inspect.signature(regressor.partial_fit).parameters
+    if "sample_weight" not in parameters:
+        return False
+    inner = getattr(regressor, "estimator", None)
+    if inner is not None and has_partial_fit(inner) and not isinstance(inner, type):
+        return partial_fit_takes_sample_weight(inner)
+    return True
+
+
+def refuse_scale_free(window_weights: str, method: str) -> None:
+    """Raise the error of ``window_weights="scale_free"`` in an incremental fit."""
+    if window_weights == "scale_free":
+        raise ValueError(
+            f"{method} fits one batch of windows at a time, but "
+            "window_weights='scale_free' weighs each series by its mean seasonal "
+            "step over all its windows, which no batch holds. Use "
+            "window_weights='scale' or 'uniform' (window_weights='auto' chooses "
+            "'scale_free' when there are groups, or a panel's index, to say the "
+            "series), or fit in memory."
+        )
+
+
+def check_batch_layout(y_ndim: int, y_width: int, *, expected_ndim, expected_width):
+    """Check that a later batch's ``y`` has the layout of the first one."""
+    if (y_ndim, y_width) != (expected_ndim, expected_width):
+        shape = (
+            "(n_windows,)" if expected_ndim == 1 else f"(n_windows, {expected_width})"
+        )
+        got = "(n_windows,)" if y_ndim == 1 else f"(n_windows, {y_width})"
+        raise ValueError(
+            f"y has shape {got}, but this RevINRegressor was fitted on y of "
+            f"shape {shape}: every batch of partial_fit must have the targets "
+            "and horizon of the first."
+        )
+
+
+# ----------------------------------------------------------------- weights
+
+
+def weight_divisors(revin, X, Y, sample_weight, *, targets, sets, verbose=0):
+    """Return the divisor of each fit set's window weights over all of dask X.
+
+    ``revin`` is the fitted transformer (its layout and parameters);
+    ``sets`` says how the fit sets are made, as in ``RevINRegressor._fit_sets``:
+    ``"channel_independent"`` (one set of all (window, target variate)
+    pairs), ``"per_target"`` (one set per target variate) or ``"first"``
+    (one set weighed by the first target variate). Only ``"scale"`` weights
+    need a reduction. Each block gives the sums ``w^T F`` (``F`` its
+    windows' weight factors, one column per target variate) and ``sum(w)``;
+    dask adds them on the workers, and the divisors are the weighted means
+    that ``fit`` would divide by in memory.
+    """
+    totals = _dask.fit_statistics(
+        revin,
+        X,
+        Y,
+        sample_weight,
+        block_function=partial(_weight_totals, targets=list(targets)),
+        combine=operator.add,
+        verbose=verbose,
+    )
+    weighted, base = totals[:-1], totals[-1]
+    if base <= 0:  # all weights zero: the regressor's own check says so
+        return np.ones(len(targets) if sets == "per_target" else 1)
+    if sets == "channel_independent":
+        return np.asarray([np.sum(weighted) / (len(targets) * base)])
+    if sets == "per_target":
+        return weighted / base
+    return weighted[:1] / base
+
+
+def _weight_totals(revin, X_block, Y_block, w_block, *, targets):
+    """``[w^T F..., sum(w)]`` of one block of windows (see weight_divisors)."""
+    del Y_block  # the weights depend on the windows only
+    n_windows = X_block.shape[0]
+    if n_windows == 0:
+        return np.zeros(len(targets) + 1)
+    with_statistics = shallow_copy(revin)
+    with_statistics.mean_, with_statistics.scale_ = revin.instance_statistics(X_block)
+    factor = window_factors("scale", with_statistics, X_block, targets)
+    weight = np.ones(n_windows) if w_block is None else np.asarray(w_block)
+    return np.append(weight @ factor, np.sum(weight))
+
+
+# ------------------------------------------------------------------ blocks
+
+
+def fit_blocks(X, Y, sample_weight, fit_batch, *, verbose=0) -> int:
+    """Call ``fit_batch(X_block, Y_block, w_block)`` on each row block of dask X.
+
+    One block of ``X`` and the same rows of ``Y`` and ``sample_weight``
+    (NumPy or dask) are computed at a time (together, so that windows built
+    by :func:`make_windows` are built once for both), in order, and handed
+    to ``fit_batch`` as NumPy arrays; empty blocks are skipped. Returns the
+    number of blocks fitted.
+    """
+    import dask
+
+    if any(math.isnan(n) for n in X.chunks[0]):
+        raise ValueError(
+            "X has unknown row chunk sizes; call X.compute_chunk_sizes() first."
+        )
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {Y.shape[0]}.")
+    X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
+    rows = X.chunks[0]
+    Y, sample_weight = (
+        None if values is None else _rows_like(values, rows)
+        for values in (Y, sample_weight)
+    )
+    ends = np.cumsum(rows)
+    started, fitted = time.perf_counter(), 0
+    for i, n_rows in enumerate(rows):
+        if n_rows == 0:
+            continue
+        start, end = int(ends[i] - n_rows), int(ends[i])
+        parts = [X.blocks[i], _block(Y, i, start, end)]
+        if sample_weight is not None:
+            parts.append(_block(sample_weight, i, start, end))
+        computed = dask.compute(*parts)
+        blocks = [np.asarray(part) for part in computed]
+        if sample_weight is None:
+            blocks.append(None)
+        fit_batch(*blocks)
+        fitted += 1
+        if verbose:
+            print(
+                f"[RevINRegressor] partial_fit: block {i + 1}/{len(rows)}, "
+                f"{int(ends[i])}/{X.shape[0]} windows "
+                f"({time.perf_counter() - started:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    return fitted
+
+
+def _rows_like(values, rows):
+    """Cut dask ``values`` to the row chunks ``rows``; NumPy values stay whole."""
+    if not _dask.is_dask_collection(values):
+        return np.asarray(values)
+    whole = {axis: -1 for axis in range(1, values.ndim)}
+    return values.rechunk({0: rows, **whole})
+
+
+def _block(values, i, start, end):
+    return values[start:end] if isinstance(values, np.ndarray) else values.blocks[i]
+
+
+def lazy_fit_sets(X, Y, sample_weight, batch_sets):
+    """Return the fit sets of all of dask X as lazy dask arrays.
+
+    ``batch_sets(X_block, Y_block, w_block)`` returns ``(sets, divisors)`` of
+    one block of windows, as ``RevINRegressor._fit_sets`` (normalized, in the
+    layout of the regressor, weighted); it is mapped over the row blocks as
+    one task per block, whose pieces become ``[(X_k, Y_k, w_k or None), ...]``,
+    one per fit set, concatenated over the blocks. Nothing is computed but a
+    one-row probe (zeros) for the shapes and dtypes.
+    """
+    import dask
+    import dask.array as da
+
+    if any(math.isnan(n) for n in X.chunks[0]):
+        raise ValueError(
+            "X has unknown row chunk sizes; call X.compute_chunk_sizes() first."
+        )
+    X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
+    rows = X.chunks[0]
+    Y, sample_weight = (
+        None if values is None else _rows_like(values, rows)
+        for values in (Y, sample_weight)
+    )
+    probe_sets, _ = batch_sets(
+        np.zeros((1, *X.shape[1:]), X.dtype),
+        np.zeros((1, *Y.shape[1:]), Y.dtype),
+        None if sample_weight is None else np.ones(1),
+    )
+    task = dask.delayed(batch_sets, pure=True)
+    ends = np.cumsum(rows)
+    pieces = [[] for _ in probe_sets]
+    for i, n_rows in enumerate(rows):
+        if n_rows == 0:
+            continue
+        start, end = int(ends[i] - n_rows), int(ends[i])
+        weight = None if sample_weight is None else _block(sample_weight, i, start, end)
+        sets = task(X.blocks[i], _block(Y, i, start, end), weight)[0]
+        for k, (X_probe, Y_probe, weight_probe) in enumerate(probe_sets):
+            set_k = sets[k]
+            arrays = [(set_k[0], X_probe), (set_k[1], Y_probe)]
+            if weight_probe:
+                arrays.append(
+                    (set_k[2]["sample_weight"], weight_probe["sample_weight"])
+                )
+            pieces[k].append(
+                [
+                    da.from_delayed(
+                        value,
+                        shape=(n_rows * len(probe), *probe.shape[1:]),
+                        dtype=probe.dtype,
+                        meta=probe[:0],
+                    )
+                    for value, probe in arrays
+                ]
+            )
+    result = []
+    for blocks in pieces:
+        columns = [da.concatenate(list(part)) for part in zip(*blocks, strict=True)]
+        if len(columns) == 2:
+            columns.append(None)
+        result.append(tuple(columns))
+    return result
