@@ -212,6 +212,7 @@ def write_table(results_dir=RESULTS):
         cells += results.get("dask", [])
         if results.get("exact"):
             exact.append(results["exact"])
+    cells.sort(key=lambda row: (row.get("data", ""), row.get("horizon", 0)))
     lines = []
     if inmemory:
         lines += [
@@ -252,6 +253,7 @@ def write_table(results_dir=RESULTS):
             "     - peak RSS (GiB)",
             "     - fit (s, wall / CPU)",
             "     - predict + MSE (s, wall / CPU)",
+            "     - cell (s, wall)",
         ]
         for row in cells:
             if "error" in row:
@@ -259,6 +261,7 @@ def write_table(results_dir=RESULTS):
                     f"   * - {row['data']} {row['shape']}",
                     f"     - {row['horizon']}",
                     f"     - failed: {row['error']}",
+                    "     -",
                     "     -",
                     "     -",
                     "     -",
@@ -272,6 +275,7 @@ def write_table(results_dir=RESULTS):
                 f"     - {row['fit_seconds']:.0f} / {row['fit_cpu_seconds']:.0f}",
                 f"     - {row['predict_seconds']:.0f} / "
                 f"{row['predict_cpu_seconds']:.0f}",
+                f"     - {row['fit_seconds'] + row['predict_seconds']:.0f}",
             ]
         lines.append("")
     for row in exact:

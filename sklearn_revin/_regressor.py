@@ -873,14 +873,22 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             # NumPy windows are forecast in chunks of rows: the normalized
             # copy and the regressor's input never exist whole.
             # The regressor's products run on the cores left idle (_blas).
+            # Each chunk's forecast is written into the output as it comes:
+            # a list of chunks joined at the end would hold the forecast twice.
             rows = _sufficient_statistics.rows_per_chunk(X.shape[1])
             with _blas.limited_blas(_blas.blas_threads()):
-                y_pred = np.concatenate(
-                    [
-                        self._forecast(X[start : start + rows], None, None)
-                        for start in range(0, max(len(X), 1), rows)
-                    ]
-                )
+                y_pred = self._forecast(X[:rows], None, None)
+                if len(X) > rows:
+                    first, y_pred = (
+                        y_pred,
+                        np.empty((len(X), *y_pred.shape[1:]), y_pred.dtype),
+                    )
+                    y_pred[:rows] = first
+                    del first
+                    for start in range(rows, len(X), rows):
+                        y_pred[start : start + rows] = self._forecast(
+                            X[start : start + rows], None, None
+                        )
         else:
             y_pred = self._forecast(X, X_frame, non_numeric)
         if self._training_dim == 1 and y_pred.shape[1] == 1:

@@ -22,7 +22,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import has_fit_parameter
 from threadpoolctl import threadpool_limits
 
-from sklearn_revin import RevINRegressor, RevINTransformer, make_windows
+from sklearn_revin import (
+    RevINRegressor,
+    RevINTransformer,
+    _sufficient_statistics,
+    make_windows,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -1585,3 +1590,18 @@ def test_revin_regressor_sample_weight_is_checked_as_scikit_learn_does():
         RevINRegressor(Ridge()).fit(X, y, sample_weight=np.ones(3))
     with pytest.raises(ValueError, match="1D array or scalar"):
         RevINRegressor(Ridge()).fit(X, y, sample_weight=np.ones((len(y), 2)))
+
+
+@pytest.mark.parametrize("rows", [1, 7, 50, 64])
+def test_predict_in_chunks_of_rows_equals_one_chunk(monkeypatch, rows):
+    """Check the forecast written chunk by chunk into one output is the same."""
+    rng = np.random.default_rng(0)
+    series = rng.normal(size=(120, 2)).cumsum(axis=0)
+    X, Y = make_windows(series, window=12, horizon=3)
+    model = RevINRegressor(Ridge(), n_variates=2, channel_independent=True).fit(X, Y)
+    expected = model.predict(X)
+    monkeypatch.setattr(_sufficient_statistics, "rows_per_chunk", lambda n: rows)
+    got = model.predict(X)
+    assert got.dtype == expected.dtype
+    assert got.shape == expected.shape
+    assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
