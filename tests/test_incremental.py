@@ -27,6 +27,10 @@ from sklearn_revin import RevINRegressor, RevINTransformer, make_windows
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
+
+# Blocks of about 35 windows of 3 variates: make_windows on dask cuts blocks of
+# about dask's array.chunk-size (128 MiB would be one block here).
+SMALL_BLOCKS = "24KiB"
 distributed = pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
 
@@ -375,9 +379,10 @@ def test_dask_fit_equals_the_hand_written_loop_over_its_blocks(
     """
     rng = np.random.RandomState(global_random_seed)
     series = series_of(rng)
-    X_dask, Y_dask = make_windows(
-        da.from_array(series, chunks=(200, -1)), window=24, horizon=horizon
-    )
+    with dask.config.set({"array.chunk-size": SMALL_BLOCKS}):
+        X_dask, Y_dask = make_windows(
+            da.from_array(series, chunks=(200, -1)), window=24, horizon=horizon
+        )
     w = rng.uniform(0.2, 2.0, X_dask.shape[0]) if weighted else None
     regressor = sgd() if horizon == 1 else MultiOutputRegressor(sgd())
     model = RevINRegressor(
@@ -568,9 +573,10 @@ def test_dask_fit_on_a_cluster_equals_the_hand_written_loop(client):
     """Check the weights' reduction on the workers and the streamed pass."""
     rng = np.random.RandomState(3)
     series = series_of(rng, n_times=1500)
-    X_dask, Y_dask = make_windows(
-        da.from_array(series, chunks=(300, -1)), window=24, horizon=1
-    )
+    with dask.config.set({"array.chunk-size": SMALL_BLOCKS}):
+        X_dask, Y_dask = make_windows(
+            da.from_array(series, chunks=(300, -1)), window=24, horizon=1
+        )
     w = rng.uniform(0.2, 2.0, X_dask.shape[0])
     model = RevINRegressor(sgd(), n_variates=3, channel_independent=True)
     with warnings.catch_warnings():
@@ -658,9 +664,10 @@ def test_lightgbm_dask_fit_equals_lightgbm_in_memory(
     rng = np.random.RandomState(0)
     series = series_of(rng, n_times=1500)
     target = None if target_variates is None else [target_variates]
-    X_dask, Y_dask = make_windows(
-        da.from_array(series, chunks=(300, -1)), window=24, horizon=1, target=target
-    )
+    with dask.config.set({"array.chunk-size": SMALL_BLOCKS}):
+        X_dask, Y_dask = make_windows(
+            da.from_array(series, chunks=(300, -1)), window=24, horizon=1, target=target
+        )
     w = rng.uniform(0.2, 2.0, X_dask.shape[0]) if weighted else None
     lgbm = dict(
         n_estimators=20,
