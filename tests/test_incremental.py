@@ -789,7 +789,9 @@ def test_dask_ml_incremental_refuses_window_weights():
         window=24,
         horizon=1,
     )
-    model = RevINRegressor(wrappers.Incremental(sgd()), n_variates=3)
+    model = RevINRegressor(
+        wrappers.Incremental(sgd()), n_variates=3, window_weights="scale"
+    )
     with pytest.raises(ValueError, match="passes its fit parameters whole"):
         model.fit(X_dask, Y_dask)
     uniform = RevINRegressor(
