@@ -45,8 +45,10 @@ __all__ = [
     "has_own_dask_fit",
     "has_partial_fit",
     "lazy_fit_sets",
+    "local_model",
     "partial_fit_takes_sample_weight",
     "refuse_scale_free",
+    "refuse_weights_through_dask_ml",
     "weight_divisors",
 ]
 
@@ -57,17 +59,63 @@ def has_partial_fit(regressor) -> bool:
 
 
 # Regressors whose fit trains on dask arrays on the cluster, detected by the
-# module of their class: LightGBM's dask estimators (DaskLGBMRegressor).
-OWN_DASK_FIT_MODULES = ("lightgbm.dask",)
+# module of their class: LightGBM's and XGBoost's dask estimators
+# (DaskLGBMRegressor, DaskXGBRegressor) and dask-ml's wrappers (Incremental).
+OWN_DASK_FIT_MODULES = ("lightgbm.dask", "xgboost.dask", "dask_ml")
 
 
 def has_own_dask_fit(regressor) -> bool:
-    """Return True for a regressor whose own ``fit`` trains on dask arrays."""
+    """Return True for a regressor whose own ``fit`` trains on dask arrays.
+
+    dask-ml's ``ParallelPostFit`` is not one: it fits its estimator in memory.
+    """
     module = type(regressor).__module__
-    return any(
+    return type(regressor).__name__ != "ParallelPostFit" and any(
         module == prefix or module.startswith(prefix + ".")
         for prefix in OWN_DASK_FIT_MODULES
     )
+
+
+def refuse_weights_through_dask_ml(regressor, weighted: bool) -> None:
+    """Raise where dask-ml's ``Incremental`` would be given per-window weights.
+
+    ``Incremental.fit`` hands its fit parameters whole to the ``partial_fit``
+    of every block, so a ``sample_weight`` of one weight per row cannot go
+    through it.
+    """
+    if weighted and type(regressor).__module__.startswith("dask_ml"):
+        name = type(regressor).__name__
+        raise ValueError(
+            f"dask-ml's {name}.fit passes its fit parameters whole to the "
+            "partial_fit of every block, so the window weights (window_weights "
+            "other than 'uniform', or sample_weight) cannot go through it. Use "
+            "window_weights='uniform' without sample_weight, or give "
+            "RevINRegressor the wrapped estimator itself: it is then fitted "
+            "with partial_fit block by block, with the weights."
+        )
+
+
+def local_model(fitted):
+    """Return the local (NumPy) estimator of a fitted own-dask regressor.
+
+    LightGBM's dask estimators give theirs by ``to_local()``; dask-ml's
+    ``Incremental`` keeps the estimator it fitted block by block as
+    ``estimator_``; XGBoost's dask estimators hold a booster, which an
+    ``xgboost.XGBRegressor`` of the same parameters loads from its raw bytes
+    (``Booster.save_raw`` and ``XGBModel.load_model``, documented for a
+    ``bytearray``).
+    """
+    if hasattr(fitted, "to_local"):
+        return fitted.to_local()
+    if type(fitted).__module__.startswith("dask_ml"):
+        return getattr(fitted, "estimator_", fitted)  # dask-ml's own models
+    from xgboost import XGBRegressor
+
+    known = XGBRegressor().get_params()
+    params = {k: v for k, v in fitted.get_params().items() if k in known}
+    local = XGBRegressor(**params)
+    local.load_model(bytearray(fitted.get_booster().save_raw("ubj")))
+    return local
 
 
 def partial_fit_takes_sample_weight(regressor) -> bool:

@@ -186,8 +186,11 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         The fitted clones of ``regressor``: one per target variate, in the
         order of ``target_variates``, with ``window_weights_="scale"``,
         several target variates and ``channel_independent=False``; otherwise
-        the one ``regressor_``. A ``lightgbm.dask.DaskLGBMRegressor`` fitted on
-        dask input is kept as its ``to_local()`` model (see :ref:`scaling`).
+        the one ``regressor_``. A regressor that trains on dask arrays itself
+        (``lightgbm.dask.DaskLGBMRegressor``, ``xgboost.dask.DaskXGBRegressor``,
+        dask-ml's ``Incremental``), fitted on dask input, is kept as its local
+        model: ``to_local()``, an ``xgboost.XGBRegressor`` or ``estimator_``
+        (see :ref:`scaling`).
     window_weights_ : {"scale", "scale_free", "uniform"}
         The window weights used, ``window_weights`` with ``"auto"``
         resolved.
@@ -406,7 +409,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         dask_input = _dask.is_dask_collection(X)
         # A regressor with partial_fit learns from dask X one row block at a
         # time (see _incremental); scale_free weights need all windows at once.
-        # LightGBM's dask estimators train on the lazily normalized windows.
+        # LightGBM's and XGBoost's dask estimators and dask-ml's Incremental
+        # train on the lazily normalized windows.
         own_dask_fit = (
             dask_input
             and not exact
@@ -429,7 +433,8 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 "route here. Only Ridge and LinearRegression (default solver, "
                 "positive=False) are fitted from dask blocks, exactly from "
                 "sufficient statistics, regressors with partial_fit one block "
-                "at a time and LightGBM's dask estimators on the cluster "
+                "at a time and LightGBM's and XGBoost's dask estimators and "
+                "dask-ml's Incremental on the cluster "
                 "(window_weights other than 'scale_free'); otherwise sample "
                 "windows (X[::k]) or compute X and y yourself.",
                 UserWarning,
@@ -742,16 +747,21 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             )
 
     def _fit_own_dask(self, X, Y, sample_weight, fit_params):
-        """Fit LightGBM's dask estimator on the lazily normalized windows.
+        """Fit a regressor's own dask ``fit`` on the lazily normalized windows.
 
         The fit sets of every row block (``_batch_fit_sets``, with the weights'
         divisors over all blocks) are dask arrays built lazily, block by block,
-        for the regressor's own distributed ``fit``; the fitted model is kept
-        as its local (NumPy) estimator, ``to_local()``, which ``predict`` maps
-        over NumPy blocks.
+        for the regressor's own distributed ``fit`` (LightGBM's and XGBoost's
+        dask estimators, dask-ml's ``Incremental``); the fitted model is kept
+        as its local (NumPy) estimator (``_incremental.local_model``), which
+        ``predict`` maps over NumPy blocks.
         """
         for name in ("regressors_", "regressor_"):
             vars(self).pop(name, None)
+        _incremental.refuse_weights_through_dask_ml(
+            self._regressor(),
+            self.window_weights_ != "uniform" or sample_weight is not None,
+        )
         divisors = self._dask_weight_divisors(X, Y, sample_weight)
         sets = _incremental.lazy_fit_sets(
             X, Y, sample_weight, partial(self._batch_fit_sets, divisors=divisors)
@@ -762,7 +772,9 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             regressor = clone(self._regressor()).fit(
                 X_set, Y_set, **weights, **fit_params
             )
-            fitted.append(regressor.to_local())
+            fitted.append(_incremental.local_model(regressor))
+        if divisors is not None and _incremental.has_partial_fit(fitted[0]):
+            self.window_weight_divisors_ = divisors  # for a later partial_fit
         return fitted
 
     def _partial_fit_batch(

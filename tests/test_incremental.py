@@ -627,7 +627,6 @@ def test_dask_fit_on_windows_larger_than_a_worker(client):
 @pytest.fixture(scope="module")
 def one_worker_client(tmp_path_factory):
     """A LocalCluster of one worker process: LightGBM then trains as in memory."""
-    pytest.importorskip("lightgbm.dask", reason="LightGBM's dask estimators")
     cluster = distributed.LocalCluster(
         n_workers=1,
         threads_per_worker=1,
@@ -658,6 +657,7 @@ def test_lightgbm_dask_fit_equals_lightgbm_in_memory(
     LGBMRegressor in memory: the forecasts are equal (to rounding), with the
     "scale" window weights over all blocks and sample weights.
     """
+    pytest.importorskip("lightgbm.dask", reason="LightGBM's dask estimators")
     from lightgbm import LGBMRegressor
     from lightgbm.dask import DaskLGBMRegressor
 
@@ -697,3 +697,140 @@ def test_lightgbm_dask_fit_equals_lightgbm_in_memory(
     want = reference.predict(X)
     assert_allclose(model.predict(X), want, rtol=1e-10, atol=1e-10)
     assert_allclose(model.predict(X_dask).compute(), want, rtol=1e-10, atol=1e-10)
+
+
+# Largest difference of the XGBoost forecasts (normalized space, then
+# denormalized) between the dask and the in-memory fit; see the test.
+XGBOOST_TOLERANCE = 1e-10
+
+
+@pytest.mark.parametrize(
+    ("channel_independent", "target_variates", "horizon"),
+    [(True, None, 1), (False, 1, 1), (True, None, 3), (False, None, 2)],
+)
+@pytest.mark.parametrize("weighted", [True, False])
+def test_xgboost_dask_fit_equals_xgboost_in_memory(
+    one_worker_client, channel_independent, target_variates, horizon, weighted
+):
+    """Check DaskXGBRegressor on the lazily normalized windows on a cluster.
+
+    The fitted booster is kept as an XGBRegressor (multi-output y included:
+    horizon 3 with ``channel_independent``, one clone per target with
+    "scale" weights otherwise); its forecasts are compared with those of
+    ``XGBRegressor(tree_method="hist")`` fitted in memory on the same windows,
+    with "scale" window weights over all blocks and sample weights.
+    """
+    pytest.importorskip("xgboost.dask", reason="XGBoost's dask estimators")
+    from xgboost import XGBRegressor
+    from xgboost.dask import DaskXGBRegressor
+
+    rng = np.random.RandomState(0)
+    series = series_of(rng, n_times=1500)
+    target = None if target_variates is None else [target_variates]
+    X_dask, Y_dask = make_windows(
+        da.from_array(series, chunks=(300, -1)),
+        window=24,
+        horizon=horizon,
+        target=target,
+    )
+    w = rng.uniform(0.2, 2.0, X_dask.shape[0]) if weighted else None
+    xgb = dict(n_estimators=20, max_depth=3, random_state=0, tree_method="hist")
+    params = dict(
+        n_variates=3,
+        channel_independent=channel_independent,
+        target_variates=target_variates,
+    )
+    model = RevINRegressor(DaskXGBRegressor(**xgb), **params)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "fit computes the whole")
+        model.fit(X_dask, Y_dask, sample_weight=w)
+    assert all(type(r) is XGBRegressor for r in model.regressors_)
+    assert model.window_weights_ == "scale"
+
+    X, Y = dask.compute(X_dask, Y_dask)
+    reference = RevINRegressor(XGBRegressor(**xgb, n_jobs=1), **params).fit(
+        X, Y, sample_weight=w
+    )
+    assert len(model.regressors_) == len(reference.regressors_)
+    want = reference.predict(X)
+    tolerance = XGBOOST_TOLERANCE * np.max(np.abs(want))
+    assert_allclose(model.predict(X), want, rtol=0, atol=tolerance)
+    assert_allclose(model.predict(X_dask).compute(), want, rtol=0, atol=tolerance)
+
+
+def test_dask_ml_incremental_fit_equals_the_partial_fit_route(one_worker_client):
+    """Check dask-ml's Incremental as the regressor, on a cluster.
+
+    Its fit hands the lazily normalized blocks, in order
+    (``shuffle_blocks=False``), to the ``partial_fit`` of its estimator: the
+    same blocks, in the same order, as RevINRegressor's own block-by-block
+    fit of the estimator itself. The estimator it fitted is kept.
+    """
+    wrappers = pytest.importorskip("dask_ml.wrappers", reason="dask-ml's Incremental")
+    rng = np.random.RandomState(1)
+    series = series_of(rng, n_times=1500)
+    X_dask, Y_dask = make_windows(
+        da.from_array(series, chunks=(300, -1)), window=24, horizon=1
+    )
+    params = dict(n_variates=3, channel_independent=True, window_weights="uniform")
+    model = RevINRegressor(wrappers.Incremental(sgd(), shuffle_blocks=False), **params)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "fit computes the whole")
+        model.fit(X_dask, Y_dask)
+    assert type(model.regressor_) is SGDRegressor  # Incremental.estimator_
+
+    reference = RevINRegressor(sgd(), **params).fit(X_dask, Y_dask)
+    assert_same_regressors(model, reference.regressors_)
+    X = X_dask.compute()
+    want = reference.predict(X)
+    assert_allclose(model.predict(X), want, rtol=1e-10)
+    assert_allclose(model.predict(X_dask).compute(), want, rtol=1e-10)
+
+
+def test_dask_ml_incremental_refuses_window_weights():
+    """Check the error where Incremental would be given per-window weights."""
+    wrappers = pytest.importorskip("dask_ml.wrappers", reason="dask-ml's Incremental")
+    rng = np.random.RandomState(2)
+    X_dask, Y_dask = make_windows(
+        da.from_array(series_of(rng, n_times=300), chunks=(100, -1)),
+        window=24,
+        horizon=1,
+    )
+    model = RevINRegressor(
+        wrappers.Incremental(sgd()), n_variates=3, window_weights="scale"
+    )
+    with pytest.raises(ValueError, match="passes its fit parameters whole"):
+        model.fit(X_dask, Y_dask)
+    uniform = RevINRegressor(
+        wrappers.Incremental(sgd()), n_variates=3, window_weights="uniform"
+    )
+    with pytest.raises(ValueError, match="cannot go through it"):
+        uniform.fit(X_dask, Y_dask, sample_weight=np.ones(X_dask.shape[0]))
+
+
+def test_dask_ml_incremental_of_revin_regressor_equals_its_own_dask_fit(
+    one_worker_client,
+):
+    """Check Incremental(RevINRegressor(SGDRegressor)) from outside.
+
+    dask-ml calls RevINRegressor.partial_fit block by block, on the worker.
+    With uniform window weights this is RevINRegressor's own dask fit of the
+    same blocks. (With "scale" weights partial_fit divides by the first
+    block's mean weight, the dask fit by the mean over all blocks.)
+    """
+    wrappers = pytest.importorskip("dask_ml.wrappers", reason="dask-ml's Incremental")
+    rng = np.random.RandomState(3)
+    X_dask, Y_dask = make_windows(
+        da.from_array(series_of(rng, n_times=1500), chunks=(300, -1)),
+        window=24,
+        horizon=1,
+        target=[1],
+    )
+    y_dask = Y_dask[:, 0]  # dask-ml's fit takes y of one column block
+    params = dict(n_variates=3, target_variates=1, window_weights="uniform")
+    outer = wrappers.Incremental(RevINRegressor(sgd(), **params), shuffle_blocks=False)
+    outer.fit(X_dask, y_dask)
+    reference = RevINRegressor(sgd(), **params).fit(X_dask, y_dask)
+    assert_same_regressors(outer.estimator_, reference.regressors_)
+    X = X_dask.compute()
+    assert_allclose(outer.predict(X_dask).compute(), reference.predict(X), rtol=1e-10)
