@@ -156,24 +156,26 @@ def _split_rows(run, n_rows, n_variates, threads):
 
 
 _pool: ThreadPoolExecutor | None = None
+_pool_workers = 0
 _pool_lock = threading.Lock()
 
 
 def _worker_pool(workers: int) -> ThreadPoolExecutor:
     """Return the process's pool of kernel threads, with at least ``workers``."""
-    global _pool
+    global _pool, _pool_workers
     with _pool_lock:
-        if _pool is None or _pool._max_workers < workers:
+        if _pool is None or _pool_workers < workers:
             if _pool is not None:
                 _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(workers, thread_name_prefix="sklearn-revin")
+            _pool_workers = workers
         return _pool
 
 
 def _forget_pool() -> None:
     """Drop the pool in a forked child: its threads were not copied."""
-    global _pool, _pool_lock
-    _pool, _pool_lock = None, threading.Lock()
+    global _pool, _pool_workers, _pool_lock
+    _pool, _pool_workers, _pool_lock = None, 0, threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
