@@ -799,7 +799,9 @@ def test_dask_ml_incremental_refuses_window_weights():
     model = RevINRegressor(
         wrappers.Incremental(sgd()), n_variates=3, window_weights="scale"
     )
-    with pytest.raises(ValueError, match="passes its fit parameters whole"):
+    with pytest.raises(
+        ValueError, match=r"Incremental\.fit does not take sample_weight"
+    ):
         model.fit(X_dask, Y_dask)
     uniform = RevINRegressor(
         wrappers.Incremental(sgd()), n_variates=3, window_weights="uniform"
