@@ -76,9 +76,13 @@ def threads_wanting_a_cpu(loadavg: str = "/proc/loadavg") -> int | None:
     the caller.
     """
     try:
-        with open(loadavg) as file:
-            runnable = int(file.read().split()[3].split("/")[0])
-        return max(0, runnable - 1)
+        # os.read, not open(): a third of the time, read on every call.
+        descriptor = os.open(loadavg, os.O_RDONLY)
+        try:
+            fields = os.read(descriptor, 256).split()
+        finally:
+            os.close(descriptor)
+        return max(0, int(fields[3].split(b"/")[0]) - 1)
     except (OSError, ValueError, IndexError):
         pass
     try:

@@ -187,8 +187,10 @@ def _per_variate(values, like: np.ndarray) -> np.ndarray:
     if values is None:
         return np.zeros_like(like)
     if isinstance(values, torch.Tensor):
-        values = values.detach().to(torch.float64).reshape(-1).numpy()
+        values = values.detach().to(torch.float64).numpy()
     values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if values.size == 1:  # the common case, without broadcast_to's cost
+        return np.full(like.shape, values[0])
     return np.ascontiguousarray(np.broadcast_to(values, like.shape))
 
 

@@ -50,6 +50,7 @@ from ._validation import (
     check_no_self_overlap,
     check_statistics_values,
     check_window_axes,
+    is_checked_float_array,
 )
 from .nn import RevIN
 
@@ -824,7 +825,9 @@ class RevINTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _validate_X(self, X, *, reset, copy):
         if is_tensor(X):
             X = _validate_tensor(X, name="X")
-            # The feature count and names alone: a tensor stays a tensor.
+        if is_tensor(X) or is_checked_float_array(X, writeable=not copy):
+            # The feature count and names alone: a tensor stays a tensor, and
+            # an array that check_array would return as it is skips it.
             validate_data(self, X, reset=reset, skip_check_array=True)
         else:
             check_array_namespace(X, estimator=type(self).__name__)

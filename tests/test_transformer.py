@@ -1154,3 +1154,88 @@ def test_revin_transformer_fused_path_equals_the_fallback(monkeypatch, dtype):
         assert a.dtype == b.dtype
         assert_allclose(a, b, **tolerance)
     assert_allclose(results[0][3], X, rtol=1e-6 if dtype == np.float32 else 1e-12)
+
+
+def _array_kinds(tmp_path):
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((6, 8)) * 3 + 10
+    read_only = values.astype(np.float32)
+    read_only.flags.writeable = False
+    memmap = np.lib.format.open_memmap(
+        tmp_path / "x.npy", mode="w+", dtype=np.float64, shape=values.shape
+    )
+    memmap[:] = values
+    return {
+        "C float32": values.astype(np.float32),
+        "F float64": np.asfortranarray(values),
+        "3-D float64": values.reshape(6, 2, 4),
+        "read-only float32": read_only,
+        "big-endian float64": values.astype(">f8"),
+        "memmap float64": memmap,
+        "int64": np.rint(values).astype(np.int64),
+        "strided view": values[:, ::2],
+    }
+
+
+@pytest.mark.parametrize("copy", [True, False])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "C float32",
+        "F float64",
+        "3-D float64",
+        "read-only float32",
+        "big-endian float64",
+        "memmap float64",
+        "int64",
+        "strided view",
+    ],
+)
+def test_revin_transformer_arrays_that_skip_check_array_match_check_array(
+    kind, copy, tmp_path, monkeypatch
+):
+    """Check that skipping check_array for plain float arrays changes no result.
+
+    Every kind of array is transformed twice, once as it comes and once with
+    the shortcut turned off (everything through check_array): the outputs,
+    their dtype and type, and whether X itself was written agree.
+    """
+    from sklearn_revin import _transformer
+
+    results = []
+    for shortcut in (True, False):
+        if not shortcut:
+            monkeypatch.setattr(
+                _transformer, "is_checked_float_array", lambda X, **_: False
+            )
+        X = _array_kinds(tmp_path)[kind]
+        before = np.array(X)
+        n_variates = 1 if kind == "strided view" else 2
+        revin = RevINTransformer(n_variates=n_variates, copy=copy)
+        fitted = revin.fit_transform(X)
+        transformed = revin.transform(X if copy else before.copy())
+        written = not np.array_equal(np.asarray(X), before)
+        results.append((fitted, transformed, fitted is X, written))
+        monkeypatch.undo()
+    (fit_a, tr_a, same_a, written_a), (fit_b, tr_b, same_b, written_b) = results
+    assert_array_equal(fit_a, fit_b)
+    assert_array_equal(tr_a, tr_b)
+    assert fit_a.dtype == fit_b.dtype
+    assert type(fit_a) is type(fit_b)
+    assert (same_a, written_a) == (same_b, written_b)
+
+
+def test_revin_transformer_plain_array_still_checks_the_feature_count():
+    """Check that an array that skips check_array is still checked against fit."""
+    revin = RevINTransformer().fit(np.ones((3, 4)))
+    with pytest.raises(ValueError, match="X has 3 features, but RevINTransformer"):
+        revin.transform(np.ones((3, 3)))
+
+
+def test_revin_transformer_plain_array_after_named_fit_warns_of_missing_names():
+    """Check that an array after a fit on a data frame gets scikit-learn's warning."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(np.arange(12.0).reshape(3, 4), columns=list("abcd"))
+    revin = RevINTransformer(n_variates=1).fit(frame)
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        revin.transform(frame.to_numpy())
