@@ -24,6 +24,7 @@ import math
 import operator
 import sys
 import time
+import warnings
 from copy import copy as shallow_copy
 from functools import partial
 
@@ -34,6 +35,7 @@ from . import _blas, _dask, _incremental
 from ._weights import window_factors
 
 __all__ = [
+    "dask_route",
     "fit_blocks",
     "fit_dask_blocks",
     "fit_own_dask",
@@ -106,6 +108,43 @@ def local_model(fitted):
 
 
 # ----------------------------------------------------------- orchestration
+
+
+def dask_route(X, y, regressor, *, exact, streamable) -> str | None:
+    """Return how fit takes dask ``X``: ``"own_dask_fit"``, ``"blocks"`` or None.
+
+    ``exact``: the regressor is fitted from sufficient statistics (reduced
+    over dask blocks, see ``_sufficient_statistics``): None. Otherwise, where
+    the windows can be fitted a batch at a time (``streamable``: no
+    non-numeric columns, no ``"scale_free"`` weights, which need all windows
+    at once), LightGBM's and XGBoost's dask estimators and dask-ml's
+    ``Incremental`` train on the lazily normalized windows
+    (``"own_dask_fit"``, :func:`fit_own_dask`) and a regressor with
+    ``partial_fit`` learns from one row block at a time (``"blocks"``,
+    :func:`fit_dask_blocks`). None also for NumPy ``X``; where ``X`` or ``y``
+    is dask and no route takes it, this warns that fit computes them whole.
+    """
+    dask_input = _dask.is_dask_collection(X)
+    if dask_input and not exact and streamable:
+        if has_own_dask_fit(regressor):
+            return "own_dask_fit"
+        if _incremental.has_partial_fit(regressor):
+            return "blocks"
+    if (dask_input or _dask.is_dask_collection(y)) and not exact:
+        warnings.warn(
+            f"fit computes the whole dask arrays X and y into this process's "
+            f"memory: {type(regressor).__name__} has no out-of-core "
+            "route here. Only Ridge and LinearRegression (default solver, "
+            "positive=False) are fitted from dask blocks, exactly from "
+            "sufficient statistics, regressors with partial_fit one block "
+            "at a time and LightGBM's and XGBoost's dask estimators and "
+            "dask-ml's Incremental on the cluster "
+            "(window_weights other than 'scale_free'); otherwise sample "
+            "windows (X[::k]) or compute X and y yourself.",
+            UserWarning,
+            stacklevel=3,  # where fit (stacklevel=2) would point: fit calls this
+        )
+    return None
 
 
 def fit_dask_blocks(

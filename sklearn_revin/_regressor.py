@@ -405,41 +405,18 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             if in_memory_only
             else _sufficient_statistics.exact_solver(self._regressor(), fit_params)
         )
-        dask_input = _dask.is_dask_collection(X)
-        # A regressor with partial_fit learns from dask X one row block at a
-        # time (see _incremental); scale_free weights need all windows at once.
-        # LightGBM's and XGBoost's dask estimators and dask-ml's Incremental
-        # train on the lazily normalized windows.
-        own_dask_fit = (
-            dask_input
-            and not exact
-            and _dask_fit.has_own_dask_fit(self._regressor())
-            and non_numeric is None
-            and window_weights != "scale_free"
+        # Dask X is fitted block by block or by the regressor's own dask fit
+        # where it can be (see _dask_fit.dask_route), else computed whole.
+        route = _dask_fit.dask_route(
+            X,
+            y,
+            self._regressor(),
+            exact=exact,
+            streamable=non_numeric is None and window_weights != "scale_free",
         )
-        incremental = (
-            dask_input
-            and not (exact or own_dask_fit)
-            and _incremental.has_partial_fit(self._regressor())
-            and non_numeric is None
-            and window_weights != "scale_free"
-        )
-        out_of_core = exact or incremental or own_dask_fit
-        if (dask_input or _dask.is_dask_collection(y)) and not out_of_core:
-            warnings.warn(
-                f"fit computes the whole dask arrays X and y into this process's "
-                f"memory: {type(self._regressor()).__name__} has no out-of-core "
-                "route here. Only Ridge and LinearRegression (default solver, "
-                "positive=False) are fitted from dask blocks, exactly from "
-                "sufficient statistics, regressors with partial_fit one block "
-                "at a time and LightGBM's and XGBoost's dask estimators and "
-                "dask-ml's Incremental on the cluster "
-                "(window_weights other than 'scale_free'); otherwise sample "
-                "windows (X[::k]) or compute X and y yourself.",
-                UserWarning,
-                stacklevel=2,
-            )
-            dask_input = False
+        own_dask_fit, incremental = route == "own_dask_fit", route == "blocks"
+        out_of_core = exact or route is not None
+        dask_input = out_of_core and _dask.is_dask_collection(X)
         X, y, X_frame, y_frame = self._validate_fit_data(X, y, dask_input=dask_input)
         if sample_weight is not None:
             if not _fit_can_take(self._regressor(), "sample_weight"):
@@ -536,7 +513,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             vars(self.revin_).pop(name, None)
         return self
 
-    # ---------------------------------------------- incremental (_incremental)
+    # ---------------------------------- incremental (_incremental, _dask_fit)
 
     @available_if(lambda self: _incremental.has_partial_fit(self._regressor()))
     @_fit_context(prefer_skip_nested_validation=False)
@@ -729,7 +706,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 "columns, variate-major."
             )
 
-    # ------------------------------------------ end of incremental (_incremental)
+    # --------------------------- end of incremental (_incremental, _dask_fit)
 
     def predict(self, X):
         """Forecast from each window and map the forecast back to its scale.
