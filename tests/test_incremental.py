@@ -9,8 +9,6 @@ batches, which the property tests use.
 """
 
 import itertools
-import os
-import time
 import warnings
 
 import numpy as np
@@ -31,8 +29,7 @@ dask = pytest.importorskip("dask")
 # Blocks of about 35 windows of 3 variates: make_windows on dask cuts blocks of
 # about dask's array.chunk-size (128 MiB would be one block here).
 SMALL_BLOCKS = "24KiB"
-distributed = pytest.importorskip("distributed")
-psutil = pytest.importorskip("psutil")
+pytest.importorskip("distributed")
 
 WORKER_MEMORY = 1024**3
 
@@ -539,34 +536,9 @@ def test_dask_fit_with_scale_free_weights_still_warns():
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def client(local_cluster):
     """A two-process LocalCluster with one thread and 1 GiB per worker."""
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        memory_limit=WORKER_MEMORY,
-        dashboard_address="127.0.0.1:0",
-        local_directory=str(tmp_path_factory.mktemp("dask-worker-space")),
-        silence_logs=40,
-    )
-    client = distributed.Client(cluster)
-    worker_pids = list(client.run(os.getpid).values())
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in worker_pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-
-
-def _alive(pid):
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    return local_cluster(n_workers=2, memory_limit=WORKER_MEMORY)
 
 
 def test_dask_fit_on_a_cluster_equals_the_hand_written_loop(client):
@@ -625,23 +597,9 @@ def test_dask_fit_on_windows_larger_than_a_worker(client):
 
 
 @pytest.fixture(scope="module")
-def one_worker_client(tmp_path_factory):
+def one_worker_client(local_cluster):
     """A LocalCluster of one worker process: LightGBM then trains as in memory."""
-    cluster = distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=True,
-        memory_limit=WORKER_MEMORY,
-        dashboard_address="127.0.0.1:0",
-        local_directory=str(tmp_path_factory.mktemp("dask-worker-space")),
-        silence_logs=40,
-    )
-    client = distributed.Client(cluster)
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()
+    return local_cluster(n_workers=1, memory_limit=WORKER_MEMORY)
 
 
 @pytest.mark.parametrize(
