@@ -42,6 +42,7 @@ __all__ = [
     "has_own_dask_fit",
     "lazy_fit_sets",
     "local_model",
+    "refuse_2d_y_through_dask_ml",
     "refuse_weights_through_dask_ml",
     "weight_divisors",
 ]
@@ -82,6 +83,33 @@ def refuse_weights_through_dask_ml(regressor, weighted: bool) -> None:
             "RevINRegressor the wrapped estimator itself: it is then fitted "
             "with partial_fit block by block, with the weights."
         )
+
+
+def refuse_2d_y_through_dask_ml(regressor, y_shape) -> None:
+    """Raise where dask-ml's ``Incremental`` would be given a 2-D ``y``.
+
+    ``Incremental.fit`` looks up the blocks of ``y`` by their row index only,
+    the key of a 1-D array's blocks: a 2-D ``y``'s blocks are not found, and
+    its estimator's ``partial_fit`` fails ("inconsistent numbers of
+    samples").
+    """
+    if len(y_shape) == 1 or not any(
+        kind.__name__ == "Incremental" and kind.__module__.startswith("dask_ml")
+        for kind in type(regressor).__mro__
+    ):
+        return
+    name = type(regressor).__name__
+    raise ValueError(
+        f"dask-ml's {name}.fit takes y of shape (n_samples,) only (it looks "
+        "up the blocks of y by row), but the normalized windows would give it "
+        f"y of shape {tuple(y_shape)}, one column per step and target "
+        "variate. Fit one step of one target variate, with y of shape "
+        "(n_windows,) (not (n_windows, 1)), or channel_independent=True with "
+        "horizon 1; or use a regressor whose own dask fit takes several "
+        "columns (xgboost.dask.DaskXGBRegressor), or give RevINRegressor the "
+        "wrapped estimator itself: it is then fitted with partial_fit block "
+        "by block, on y of several columns where its partial_fit takes them."
+    )
 
 
 def local_model(fitted):
@@ -212,6 +240,8 @@ def fit_own_dask(estimator, X, Y, sample_weight, *, regressor, fit_sets, fit_par
             divisors=divisors,
         ),
     )
+    for _, Y_set, _ in sets:  # nothing computed yet but a one-row probe
+        refuse_2d_y_through_dask_ml(regressor, Y_set.shape)
     fitted = []
     for X_set, Y_set, weight in sets:
         weights = {} if weight is None else {"sample_weight": weight}

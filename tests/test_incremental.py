@@ -768,6 +768,45 @@ def test_dask_ml_incremental_refuses_window_weights():
         uniform.fit(X_dask, Y_dask, sample_weight=np.ones(X_dask.shape[0]))
 
 
+def _never_computed(block):
+    raise AssertionError("a block of X was computed")
+
+
+@pytest.mark.parametrize(
+    ("horizon", "target", "want"),
+    [(2, 0, r"\(\d+, 2\)"), (1, None, r"\(\d+, 3\)"), (1, 0, r"\(\d+, 1\)")],
+)
+def test_dask_ml_incremental_refuses_two_dimensional_y(horizon, target, want):
+    """Check the error, before anything is computed, where Incremental gets 2-D y.
+
+    dask-ml's fit looks up the blocks of y by row only: a 2-D y (several
+    steps, several target variates, or one column kept 2-D) failed inside
+    dask-ml ("inconsistent numbers of samples").
+    """
+    wrappers = pytest.importorskip("dask_ml.wrappers", reason="dask-ml's Incremental")
+    rng = np.random.RandomState(4)
+    X_dask, Y_dask = make_windows(
+        da.from_array(series_of(rng, n_times=300), chunks=(100, -1)),
+        window=24,
+        horizon=horizon,
+    )
+    if target is not None:
+        Y_dask = Y_dask[:, target * horizon : (target + 1) * horizon]
+    X_lazy = X_dask.map_blocks(_never_computed, dtype=X_dask.dtype)
+    model = RevINRegressor(
+        wrappers.Incremental(sgd()),
+        n_variates=3,
+        target_variates=target,
+        window_weights="uniform",
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"Incremental\.fit takes y of shape \(n_samples,\) only.* give it y "
+        r"of shape " + want,
+    ):
+        model.fit(X_lazy, Y_dask)
+
+
 def test_dask_ml_incremental_of_revin_regressor_equals_its_own_dask_fit(
     one_worker_client,
 ):
