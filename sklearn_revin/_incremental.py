@@ -1,121 +1,50 @@
-"""Incremental fits: ``partial_fit``, and ``fit`` on dask windows block by block.
+"""Incremental fits: ``partial_fit`` one batch of windows at a time.
 
 A regressor with ``partial_fit`` (``SGDRegressor``, ``MLPRegressor``,
 ``MultiOutputRegressor`` of one) learns from one batch of windows at a time.
 RevINRegressor normalizes each batch as ``fit`` normalizes all windows (each
 window by its own statistics, the targets by the same) and hands the
-regressor the batch's fit sets. On dask windows, ``fit`` streams the row
-blocks through the same per-batch code, one block computed at a time, in one
-pass, as dask-ml's ``Incremental.fit`` does: the whole array never exists in
-one process.
+regressor the batch's fit sets. ``_dask_fit`` streams the row blocks of dask
+windows through the same per-batch code.
 
 The window weights of ``window_weights="scale"`` must be the same function of
 a window in every batch. ``fit`` divides them by their mean over all windows;
 an incremental fit fixes that divisor once, before the first batch
-(``window_weight_divisors_``): on dask, the mean over all blocks, reduced by
-dask before the pass (the blocks are computed twice: once for the reduction,
-once to be fitted); for ``partial_fit``, the mean over the first batch (or
-that of ``fit``, when ``partial_fit`` continues a fitted model).
-``"scale_free"`` weighs each series by its seasonal step over all its windows,
-which no batch holds: it is refused.
+(``window_weight_divisors_``): for ``partial_fit``, the mean over the first
+batch (or that of ``fit``, when ``partial_fit`` continues a fitted model; on
+dask, the mean over all blocks, see ``_dask_fit``). ``"scale_free"`` weighs
+each series by its seasonal step over all its windows, which no batch holds:
+it is refused.
 
 This module does not import the estimator (which imports it): it works with
-the arrays, the fitted ``revin_`` transformer and the per-batch function it is
-given.
+the arrays, the estimator's public fitted attributes, and the regressor and
+fit-set function it is given.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
-import operator
-import sys
-import time
+import warnings
 from copy import copy as shallow_copy
-from functools import partial
 
-import numpy as np
+from sklearn.base import clone
 
-from . import _dask
-from ._weights import window_factors
+from ._nonnumeric import restore_non_numeric
 
 __all__ = [
+    "batch_fit_sets",
     "check_batch_layout",
-    "fit_blocks",
-    "has_own_dask_fit",
+    "check_partial_fit_weights",
     "has_partial_fit",
-    "lazy_fit_sets",
-    "local_model",
+    "partial_fit_batch",
     "partial_fit_takes_sample_weight",
     "refuse_scale_free",
-    "refuse_weights_through_dask_ml",
-    "weight_divisors",
 ]
 
 
 def has_partial_fit(regressor) -> bool:
     """Return True if ``regressor`` has ``partial_fit`` (``available_if`` included)."""
     return hasattr(regressor, "partial_fit")
-
-
-# Regressors whose fit trains on dask arrays on the cluster, detected by the
-# module of their class: LightGBM's and XGBoost's dask estimators
-# (DaskLGBMRegressor, DaskXGBRegressor) and dask-ml's wrappers (Incremental).
-OWN_DASK_FIT_MODULES = ("lightgbm.dask", "xgboost.dask", "dask_ml")
-
-
-def has_own_dask_fit(regressor) -> bool:
-    """Return True for a regressor whose own ``fit`` trains on dask arrays.
-
-    dask-ml's ``ParallelPostFit`` is not one: it fits its estimator in memory.
-    """
-    module = type(regressor).__module__
-    return type(regressor).__name__ != "ParallelPostFit" and any(
-        module == prefix or module.startswith(prefix + ".")
-        for prefix in OWN_DASK_FIT_MODULES
-    )
-
-
-def refuse_weights_through_dask_ml(regressor, weighted: bool) -> None:
-    """Raise where dask-ml's ``Incremental`` would be given per-window weights.
-
-    ``Incremental.fit`` hands its fit parameters whole to the ``partial_fit``
-    of every block, so a ``sample_weight`` of one weight per row cannot go
-    through it.
-    """
-    if weighted and type(regressor).__module__.startswith("dask_ml"):
-        name = type(regressor).__name__
-        raise ValueError(
-            f"dask-ml's {name}.fit passes its fit parameters whole to the "
-            "partial_fit of every block, so the window weights (window_weights "
-            "other than 'uniform', or sample_weight) cannot go through it. Use "
-            "window_weights='uniform' without sample_weight, or give "
-            "RevINRegressor the wrapped estimator itself: it is then fitted "
-            "with partial_fit block by block, with the weights."
-        )
-
-
-def local_model(fitted):
-    """Return the local (NumPy) estimator of a fitted own-dask regressor.
-
-    LightGBM's dask estimators give theirs by ``to_local()``; dask-ml's
-    ``Incremental`` keeps the estimator it fitted block by block as
-    ``estimator_``; XGBoost's dask estimators hold a booster, which an
-    ``xgboost.XGBRegressor`` of the same parameters loads from its raw bytes
-    (``Booster.save_raw`` and ``XGBModel.load_model``, documented for a
-    ``bytearray``).
-    """
-    if hasattr(fitted, "to_local"):
-        return fitted.to_local()
-    if type(fitted).__module__.startswith("dask_ml"):
-        return getattr(fitted, "estimator_", fitted)  # dask-ml's own models
-    from xgboost import XGBRegressor
-
-    known = XGBRegressor().get_params()
-    params = {k: v for k, v in fitted.get_params().items() if k in known}
-    local = XGBRegressor(**params)
-    local.load_model(bytearray(fitted.get_booster().save_raw("ubj")))
-    return local
 
 
 def partial_fit_takes_sample_weight(regressor) -> bool:
@@ -160,177 +89,85 @@ def check_batch_layout(y_ndim: int, y_width: int, *, expected_ndim, expected_wid
         )
 
 
-# ----------------------------------------------------------------- weights
+def check_partial_fit_weights(regressor, window_weights, sample_weight) -> None:
+    """Raise where window weights or ``sample_weight`` cannot go to ``partial_fit``."""
+    if window_weights == "uniform" and sample_weight is None:
+        return
+    if not partial_fit_takes_sample_weight(regressor):
+        name = type(regressor).__name__
+        raise ValueError(
+            f"{name}.partial_fit does not take sample_weight, which "
+            f"window_weights={window_weights!r} (or a sample_weight) needs; "
+            "use window_weights='uniform' without sample_weight."
+        )
 
 
-def weight_divisors(revin, X, Y, sample_weight, *, targets, sets, verbose=0):
-    """Return the divisor of each fit set's window weights over all of dask X.
+# ----------------------------------------------------------------- batches
 
-    ``revin`` is the fitted transformer (its layout and parameters);
-    ``sets`` says how the fit sets are made, as in ``RevINRegressor._fit_sets``:
-    ``"channel_independent"`` (one set of all (window, target variate)
-    pairs), ``"per_target"`` (one set per target variate) or ``"first"``
-    (one set weighed by the first target variate). Only ``"scale"`` weights
-    need a reduction. Each block gives the sums ``w^T F`` (``F`` its
-    windows' weight factors, one column per target variate) and ``sum(w)``;
-    dask adds them on the workers, and the divisors are the weighted means
-    that ``fit`` would divide by in memory.
+
+def partial_fit_batch(
+    estimator, X, Y, sample_weight, *, regressor, fit_sets, fit_params, non_numeric=None
+):
+    """Normalize one batch of windows as fit does and ``partial_fit`` on it.
+
+    ``estimator`` is the RevINRegressor, its layout fitted (``revin_``,
+    ``target_variates_``); its ``regressors_`` (clones of ``regressor``,
+    made by the first batch) get the batch's fit sets, whose window weights
+    are divided by its ``window_weight_divisors_`` (set by the first batch,
+    where no fit set them before). ``X`` is a NumPy array or the data frame
+    of the windows, ``fit_sets`` and ``non_numeric`` as in
+    :func:`batch_fit_sets`.
     """
-    totals = _dask.fit_statistics(
-        revin,
+    sets, divisors = batch_fit_sets(
         X,
         Y,
         sample_weight,
-        block_function=partial(_weight_totals, targets=list(targets)),
-        combine=operator.add,
-        verbose=verbose,
+        revin=estimator.revin_,
+        targets=estimator.target_variates_,
+        fit_sets=fit_sets,
+        divisors=getattr(estimator, "window_weight_divisors_", None),
+        non_numeric=non_numeric,
     )
-    weighted, base = totals[:-1], totals[-1]
-    if base <= 0:  # all weights zero: the regressor's own check says so
-        return np.ones(len(targets) if sets == "per_target" else 1)
-    if sets == "channel_independent":
-        return np.asarray([np.sum(weighted) / (len(targets) * base)])
-    if sets == "per_target":
-        return weighted / base
-    return weighted[:1] / base
+    if not hasattr(estimator, "window_weight_divisors_"):
+        estimator.window_weight_divisors_ = divisors
+    if not hasattr(estimator, "regressors_"):
+        estimator.regressors_ = [clone(regressor) for _ in sets]
+    for fitted, (X_part, Y_part, weight) in zip(
+        estimator.regressors_, sets, strict=True
+    ):
+        fitted.partial_fit(X_part, Y_part, **weight, **fit_params)
+    if len(estimator.regressors_) == 1:
+        estimator.regressor_ = estimator.regressors_[0]
 
 
-def _weight_totals(revin, X_block, Y_block, w_block, *, targets):
-    """``[w^T F..., sum(w)]`` of one block of windows (see weight_divisors)."""
-    del Y_block  # the weights depend on the windows only
-    n_windows = X_block.shape[0]
-    if n_windows == 0:
-        return np.zeros(len(targets) + 1)
+def batch_fit_sets(
+    X, Y, sample_weight, *, revin, targets, fit_sets, divisors, non_numeric=None
+):
+    """Return the fit sets of one batch of windows, normalized as fit does.
+
+    ``revin`` is the fitted transformer, ``targets`` the target variates;
+    ``fit_sets(X_normalized, Y_normalized, targets, sample_weight, groups,
+    divisors=, revin=)`` returns the sets and their weights' divisors, as
+    ``RevINRegressor._fit_sets`` does, given a transformer that holds the
+    batch's statistics. ``non_numeric`` columns go back into the normalized
+    windows. Changes nothing it is given: it also runs in dask tasks.
+    """
+    with warnings.catch_warnings():
+        # validate_data has warned already about missing names.
+        warnings.filterwarnings("ignore", "X does not have valid feature names")
+        statistics = revin.instance_statistics(X)
+        X_normalized = revin.transform(X)
+    X_normalized = restore_non_numeric(X_normalized, non_numeric)
+    Y_normalized = revin.normalize_with(Y, statistics, variates=targets)
+    # The batch's statistics, where fit has the training windows'.
     with_statistics = shallow_copy(revin)
-    with_statistics.mean_, with_statistics.scale_ = revin.instance_statistics(X_block)
-    factor = window_factors("scale", with_statistics, X_block, targets)
-    weight = np.ones(n_windows) if w_block is None else np.asarray(w_block)
-    return np.append(weight @ factor, np.sum(weight))
-
-
-# ------------------------------------------------------------------ blocks
-
-
-def fit_blocks(X, Y, sample_weight, fit_batch, *, verbose=0) -> int:
-    """Call ``fit_batch(X_block, Y_block, w_block)`` on each row block of dask X.
-
-    One block of ``X`` and the same rows of ``Y`` and ``sample_weight``
-    (NumPy or dask) are computed at a time (together, so that windows built
-    by :func:`make_windows` are built once for both), in order, and handed
-    to ``fit_batch`` as NumPy arrays; empty blocks are skipped. Returns the
-    number of blocks fitted.
-    """
-    import dask
-
-    if any(math.isnan(n) for n in X.chunks[0]):
-        raise ValueError(
-            "X has unknown row chunk sizes; call X.compute_chunk_sizes() first."
-        )
-    if X.shape[0] != Y.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but y has {Y.shape[0]}.")
-    X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
-    rows = X.chunks[0]
-    Y, sample_weight = (
-        None if values is None else _rows_like(values, rows)
-        for values in (Y, sample_weight)
+    with_statistics.mean_, with_statistics.scale_ = statistics.mean, statistics.scale
+    return fit_sets(
+        X_normalized,
+        Y_normalized,
+        targets,
+        sample_weight,
+        None,
+        divisors=divisors,
+        revin=with_statistics,
     )
-    ends = np.cumsum(rows)
-    started, fitted = time.perf_counter(), 0
-    for i, n_rows in enumerate(rows):
-        if n_rows == 0:
-            continue
-        start, end = int(ends[i] - n_rows), int(ends[i])
-        parts = [X.blocks[i], _block(Y, i, start, end)]
-        if sample_weight is not None:
-            parts.append(_block(sample_weight, i, start, end))
-        computed = dask.compute(*parts)
-        blocks = [np.asarray(part) for part in computed]
-        if sample_weight is None:
-            blocks.append(None)
-        fit_batch(*blocks)
-        fitted += 1
-        if verbose:
-            print(
-                f"[RevINRegressor] partial_fit: block {i + 1}/{len(rows)}, "
-                f"{int(ends[i])}/{X.shape[0]} windows "
-                f"({time.perf_counter() - started:.1f} s)",
-                file=sys.stderr,
-                flush=True,
-            )
-    return fitted
-
-
-def _rows_like(values, rows):
-    """Cut dask ``values`` to the row chunks ``rows``; NumPy values stay whole."""
-    if not _dask.is_dask_collection(values):
-        return np.asarray(values)
-    whole = {axis: -1 for axis in range(1, values.ndim)}
-    return values.rechunk({0: rows, **whole})
-
-
-def _block(values, i, start, end):
-    return values[start:end] if isinstance(values, np.ndarray) else values.blocks[i]
-
-
-def lazy_fit_sets(X, Y, sample_weight, batch_sets):
-    """Return the fit sets of all of dask X as lazy dask arrays.
-
-    ``batch_sets(X_block, Y_block, w_block)`` returns ``(sets, divisors)`` of
-    one block of windows, as ``RevINRegressor._fit_sets`` (normalized, in the
-    layout of the regressor, weighted); it is mapped over the row blocks as
-    one task per block, whose pieces become ``[(X_k, Y_k, w_k or None), ...]``,
-    one per fit set, concatenated over the blocks. Nothing is computed but a
-    one-row probe (zeros) for the shapes and dtypes.
-    """
-    import dask
-    import dask.array as da
-
-    if any(math.isnan(n) for n in X.chunks[0]):
-        raise ValueError(
-            "X has unknown row chunk sizes; call X.compute_chunk_sizes() first."
-        )
-    X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
-    rows = X.chunks[0]
-    Y, sample_weight = (
-        None if values is None else _rows_like(values, rows)
-        for values in (Y, sample_weight)
-    )
-    probe_sets, _ = batch_sets(
-        np.zeros((1, *X.shape[1:]), X.dtype),
-        np.zeros((1, *Y.shape[1:]), Y.dtype),
-        None if sample_weight is None else np.ones(1),
-    )
-    task = dask.delayed(batch_sets, pure=True)
-    ends = np.cumsum(rows)
-    pieces = [[] for _ in probe_sets]
-    for i, n_rows in enumerate(rows):
-        if n_rows == 0:
-            continue
-        start, end = int(ends[i] - n_rows), int(ends[i])
-        weight = None if sample_weight is None else _block(sample_weight, i, start, end)
-        sets = task(X.blocks[i], _block(Y, i, start, end), weight)[0]
-        for k, (X_probe, Y_probe, weight_probe) in enumerate(probe_sets):
-            set_k = sets[k]
-            arrays = [(set_k[0], X_probe), (set_k[1], Y_probe)]
-            if weight_probe:
-                arrays.append(
-                    (set_k[2]["sample_weight"], weight_probe["sample_weight"])
-                )
-            pieces[k].append(
-                [
-                    da.from_delayed(
-                        value,
-                        shape=(n_rows * len(probe), *probe.shape[1:]),
-                        dtype=probe.dtype,
-                        meta=probe[:0],
-                    )
-                    for value, probe in arrays
-                ]
-            )
-    result = []
-    for blocks in pieces:
-        columns = [da.concatenate(list(part)) for part in zip(*blocks, strict=True)]
-        if len(columns) == 2:
-            columns.append(None)
-        result.append(tuple(columns))
-    return result

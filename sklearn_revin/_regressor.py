@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from copy import copy
 from functools import partial
 from numbers import Integral
 
@@ -27,7 +26,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _blas, _dask, _incremental, _misuse, _sufficient_statistics
+from . import _blas, _dask, _dask_fit, _incremental, _misuse, _sufficient_statistics
 from ._backend import array_api_tensors, from_host, to_host
 from ._layout import parse_target_names
 from ._nonnumeric import restore_non_numeric, split_non_numeric
@@ -406,57 +405,19 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             if in_memory_only
             else _sufficient_statistics.exact_solver(self._regressor(), fit_params)
         )
-        dask_input = _dask.is_dask_collection(X)
-        # A regressor with partial_fit learns from dask X one row block at a
-        # time (see _incremental); scale_free weights need all windows at once.
-        # LightGBM's and XGBoost's dask estimators and dask-ml's Incremental
-        # train on the lazily normalized windows.
-        own_dask_fit = (
-            dask_input
-            and not exact
-            and _incremental.has_own_dask_fit(self._regressor())
-            and non_numeric is None
-            and window_weights != "scale_free"
-        )
-        incremental = (
-            dask_input
-            and not (exact or own_dask_fit)
-            and _incremental.has_partial_fit(self._regressor())
-            and non_numeric is None
-            and window_weights != "scale_free"
-        )
-        out_of_core = exact or incremental or own_dask_fit
-        if (dask_input or _dask.is_dask_collection(y)) and not out_of_core:
-            warnings.warn(
-                f"fit computes the whole dask arrays X and y into this process's "
-                f"memory: {type(self._regressor()).__name__} has no out-of-core "
-                "route here. Only Ridge and LinearRegression (default solver, "
-                "positive=False) are fitted from dask blocks, exactly from "
-                "sufficient statistics, regressors with partial_fit one block "
-                "at a time and LightGBM's and XGBoost's dask estimators and "
-                "dask-ml's Incremental on the cluster "
-                "(window_weights other than 'scale_free'); otherwise sample "
-                "windows (X[::k]) or compute X and y yourself.",
-                UserWarning,
-                stacklevel=2,
-            )
-            dask_input = False
-        X_frame, y_frame = X, _frame_description(y)
-        X_dask, y_dask = X, y
-        if dask_input:  # checked on stand-ins; the data stay lazy
-            X, y = _dask.stand_in(X), _dask.stand_in(y)
-        X, y = validate_data(
-            self,
+        # Dask X is fitted block by block or by the regressor's own dask fit
+        # where it can be (see _dask_fit.dask_route), else computed whole.
+        route = _dask_fit.dask_route(
             X,
             y,
-            dtype=FLOAT_DTYPES,
-            multi_output=True,
-            y_numeric=True,
-            ensure_all_finite=self._ensure_all_finite(),
+            self._regressor(),
+            exact=exact,
+            streamable=non_numeric is None and window_weights != "scale_free",
         )
-        if dask_input:
-            X, y = X_dask, y_dask
-            X_frame, y_frame = X, None
+        own_dask_fit, incremental = route == "own_dask_fit", route == "blocks"
+        out_of_core = exact or route is not None
+        dask_input = out_of_core and _dask.is_dask_collection(X)
+        X, y, X_frame, y_frame = self._validate_fit_data(X, y, dask_input=dask_input)
         if sample_weight is not None:
             if not _fit_can_take(self._regressor(), "sample_weight"):
                 name = type(self._regressor()).__name__
@@ -480,7 +441,9 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         self.window_weights_ = window_weights
         vars(self).pop("window_weight_divisors_", None)  # set by some routes only
         if incremental:
-            self._check_partial_fit_weights(window_weights, sample_weight)
+            _incremental.check_partial_fit_weights(
+                self._regressor(), window_weights, sample_weight
+            )
 
         self.revin_ = self._make_revin()
         if out_of_core:
@@ -501,9 +464,26 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
         if exact:
             self.regressors_ = self._fit_from_statistics(X, Y, targets, sample_weight)
         elif incremental:
-            self._fit_dask_blocks(X, Y, sample_weight, fit_params, fresh=True)
+            _dask_fit.fit_dask_blocks(
+                self,
+                X,
+                Y,
+                sample_weight,
+                regressor=self._regressor(),
+                fit_sets=self._fit_sets,
+                fit_params=fit_params,
+                fresh=True,
+            )
         elif own_dask_fit:
-            self.regressors_ = self._fit_own_dask(X, Y, sample_weight, fit_params)
+            self.regressors_ = _dask_fit.fit_own_dask(
+                self,
+                X,
+                Y,
+                sample_weight,
+                regressor=self._regressor(),
+                fit_sets=self._fit_sets,
+                fit_params=fit_params,
+            )
         else:
             # The targets of each window are normalized with its statistics.
             window_statistics = InstanceStatistics(
@@ -533,7 +513,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             vars(self.revin_).pop(name, None)
         return self
 
-    # ---------------------------------------------- incremental (_incremental)
+    # ---------------------------------- incremental (_incremental, _dask_fit)
 
     @available_if(lambda self: _incremental.has_partial_fit(self._regressor()))
     @_fit_context(prefer_skip_nested_validation=False)
@@ -620,7 +600,9 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
             else self.window_weights_
         )
         _incremental.refuse_scale_free(window_weights, "partial_fit")
-        self._check_partial_fit_weights(window_weights, sample_weight)
+        _incremental.check_partial_fit_weights(
+            self._regressor(), window_weights, sample_weight
+        )
         if first:
             X, non_numeric = split_non_numeric(X, self._make_revin().passthrough)
         else:
@@ -634,23 +616,9 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 "channel_independent=False."
             )
         dask_input = _dask.is_dask_collection(X) or _dask.is_dask_collection(y)
-        X_frame, y_frame = X, _frame_description(y)
-        X_dask, y_dask = X, y
-        if dask_input:  # checked on stand-ins; the data stay lazy
-            X, y = _dask.stand_in(X), _dask.stand_in(y)
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            reset=first,
-            dtype=FLOAT_DTYPES,
-            multi_output=True,
-            y_numeric=True,
-            ensure_all_finite=self._ensure_all_finite(),
+        X, y, X_frame, y_frame = self._validate_fit_data(
+            X, y, dask_input=dask_input, reset=first
         )
-        if dask_input:
-            X, y = X_dask, y_dask
-            X_frame, y_frame = X, None
         if sample_weight is not None:
             sample_weight = _as_sample_weight(sample_weight, X.shape[0])
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
@@ -681,153 +649,53 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 expected_width=self._y_width,
             )
         if dask_input:
-            self._fit_dask_blocks(X, Y, sample_weight, fit_params, fresh=first)
-        else:
-            self._partial_fit_batch(
+            _dask_fit.fit_dask_blocks(
+                self,
                 X,
                 Y,
                 sample_weight,
+                regressor=self._regressor(),
+                fit_sets=self._fit_sets,
                 fit_params=fit_params,
-                X_frame=X_frame,
+                fresh=first,
+            )
+        else:
+            _incremental.partial_fit_batch(
+                self,
+                _with_names(X, X_frame),
+                Y,
+                sample_weight,
+                regressor=self._regressor(),
+                fit_sets=self._fit_sets,
+                fit_params=fit_params,
                 non_numeric=non_numeric,
             )
         return self
 
-    def _check_partial_fit_weights(self, window_weights, sample_weight):
-        if window_weights == "uniform" and sample_weight is None:
-            return
-        if not _incremental.partial_fit_takes_sample_weight(self._regressor()):
-            name = type(self._regressor()).__name__
-            raise ValueError(
-                f"{name}.partial_fit does not take sample_weight, which "
-                f"window_weights={window_weights!r} (or a sample_weight) needs; "
-                "use window_weights='uniform' without sample_weight."
-            )
+    def _validate_fit_data(self, X, y, *, dask_input, reset=True):
+        """``validate_data`` of fit's ``X`` and ``y``: ``X, y, X_frame, y_frame``.
 
-    def _fit_dask_blocks(self, X, Y, sample_weight, fit_params, *, fresh):
-        """One pass of ``partial_fit`` over the row blocks of dask X and Y.
-
-        ``fresh``: new clones of the regressor, and window weights divided by
-        their mean over all blocks (a dask reduction before the pass), as an
-        in-memory fit divides them.
+        ``X_frame`` is ``X`` as it came (a data frame keeps its column names
+        for revin), ``y_frame`` the library and names of a data-frame ``y``.
+        Dask arrays are checked on stand-ins and come back as they are, lazy.
         """
-        if fresh:
-            for name in ("regressors_", "regressor_", "window_weight_divisors_"):
-                vars(self).pop(name, None)
-            divisors = self._dask_weight_divisors(X, Y, sample_weight)
-            if divisors is not None:
-                self.window_weight_divisors_ = divisors
-        with _blas.limited_blas(_blas.blas_threads()):
-            _incremental.fit_blocks(
-                X,
-                Y,
-                sample_weight,
-                partial(self._partial_fit_batch, fit_params=fit_params),
-                verbose=self.verbose,
-            )
-
-    def _dask_weight_divisors(self, X, Y, sample_weight):
-        """Return the "scale" weights' divisors over all of dask X; None otherwise."""
-        if self.window_weights_ != "scale":
-            return None
-        targets = self.target_variates_
-        if self.channel_independent:
-            sets = "channel_independent"
-        else:
-            sets = "per_target" if len(targets) > 1 else "first"
-        with _blas.limited_blas(_blas.dask_task_threads()):
-            return _incremental.weight_divisors(
-                self.revin_,
-                X,
-                Y,
-                sample_weight,
-                targets=targets,
-                sets=sets,
-                verbose=self.verbose,
-            )
-
-    def _fit_own_dask(self, X, Y, sample_weight, fit_params):
-        """Fit a regressor's own dask ``fit`` on the lazily normalized windows.
-
-        The fit sets of every row block (``_batch_fit_sets``, with the weights'
-        divisors over all blocks) are dask arrays built lazily, block by block,
-        for the regressor's own distributed ``fit`` (LightGBM's and XGBoost's
-        dask estimators, dask-ml's ``Incremental``); the fitted model is kept
-        as its local (NumPy) estimator (``_incremental.local_model``), which
-        ``predict`` maps over NumPy blocks.
-        """
-        for name in ("regressors_", "regressor_"):
-            vars(self).pop(name, None)
-        _incremental.refuse_weights_through_dask_ml(
-            self._regressor(),
-            self.window_weights_ != "uniform" or sample_weight is not None,
-        )
-        divisors = self._dask_weight_divisors(X, Y, sample_weight)
-        sets = _incremental.lazy_fit_sets(
-            X, Y, sample_weight, partial(self._batch_fit_sets, divisors=divisors)
-        )
-        fitted = []
-        for X_set, Y_set, weight in sets:
-            weights = {} if weight is None else {"sample_weight": weight}
-            regressor = clone(self._regressor()).fit(
-                X_set, Y_set, **weights, **fit_params
-            )
-            fitted.append(_incremental.local_model(regressor))
-        if divisors is not None and _incremental.has_partial_fit(fitted[0]):
-            self.window_weight_divisors_ = divisors  # for a later partial_fit
-        return fitted
-
-    def _partial_fit_batch(
-        self, X, Y, sample_weight, *, fit_params, X_frame=None, non_numeric=None
-    ):
-        """Normalize one batch of windows as fit does and ``partial_fit`` on it."""
-        sets, divisors = self._batch_fit_sets(
+        X_frame, y_frame = X, _frame_description(y)
+        X_dask, y_dask = X, y
+        if dask_input:  # checked on stand-ins; the data stay lazy
+            X, y = _dask.stand_in(X), _dask.stand_in(y)
+        X, y = validate_data(
+            self,
             X,
-            Y,
-            sample_weight,
-            divisors=getattr(self, "window_weight_divisors_", None),
-            X_frame=X_frame,
-            non_numeric=non_numeric,
+            y,
+            reset=reset,
+            dtype=FLOAT_DTYPES,
+            multi_output=True,
+            y_numeric=True,
+            ensure_all_finite=self._ensure_all_finite(),
         )
-        if not hasattr(self, "window_weight_divisors_"):
-            self.window_weight_divisors_ = divisors
-        if not hasattr(self, "regressors_"):
-            self.regressors_ = [clone(self._regressor()) for _ in sets]
-        for regressor, (X_part, Y_part, weight) in zip(
-            self.regressors_, sets, strict=True
-        ):
-            regressor.partial_fit(X_part, Y_part, **weight, **fit_params)
-        if len(self.regressors_) == 1:
-            self.regressor_ = self.regressors_[0]
-
-    def _batch_fit_sets(
-        self, X, Y, sample_weight, *, divisors, X_frame=None, non_numeric=None
-    ):
-        """Return ``_fit_sets`` of one batch of windows, normalized as fit does.
-
-        Changes nothing of ``self``: it also runs in dask tasks.
-        """
-        targets = self.target_variates_
-        X_revin = _with_names(X, X_frame)
-        with warnings.catch_warnings():
-            # validate_data has warned already about missing names.
-            warnings.filterwarnings("ignore", "X does not have valid feature names")
-            statistics = self.revin_.instance_statistics(X_revin)
-            X_normalized = self.revin_.transform(X_revin)
-        X_normalized = restore_non_numeric(X_normalized, non_numeric)
-        Y_normalized = self.revin_.normalize_with(Y, statistics, variates=targets)
-        # The batch's statistics, where fit has the training windows'.
-        revin = copy(self.revin_)
-        revin.mean_, revin.scale_ = statistics.mean, statistics.scale
-        return self._fit_sets(
-            X_normalized,
-            Y_normalized,
-            targets,
-            sample_weight,
-            None,
-            divisors=divisors,
-            revin=revin,
-        )
+        if dask_input:
+            return X_dask, y_dask, X_dask, None
+        return X, y, X_frame, y_frame
 
     def _check_y_width(self, Y, targets):
         if Y.shape[1] % len(targets):
@@ -838,7 +706,7 @@ class RevINRegressor(RegressorMixin, BaseEstimator):
                 "columns, variate-major."
             )
 
-    # ------------------------------------------ end of incremental (_incremental)
+    # --------------------------- end of incremental (_incremental, _dask_fit)
 
     def predict(self, X):
         """Forecast from each window and map the forecast back to its scale.

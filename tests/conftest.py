@@ -1,6 +1,7 @@
 """Shared fixtures: the global random seed, hypothesis profiles, a NumPy reference."""
 
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -64,6 +65,52 @@ def public_data():
         return path
 
     return path_of
+
+
+@pytest.fixture(scope="module")
+def local_cluster(tmp_path_factory):
+    """Start distributed LocalClusters of worker processes; return their clients.
+
+    ``local_cluster(n_workers, memory_limit=...)`` starts a cluster of
+    ``n_workers`` processes of one thread each and returns its
+    ``distributed.Client``, for a module-scoped fixture. The clusters close
+    at the end of the module, and no worker process may outlive it.
+    """
+    distributed = pytest.importorskip("distributed")
+    psutil = pytest.importorskip("psutil")
+    started = []
+
+    def start(n_workers, *, memory_limit):
+        cluster = distributed.LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=memory_limit,
+            dashboard_address="127.0.0.1:0",  # no fixed port: runs may overlap
+            local_directory=str(tmp_path_factory.mktemp("dask-worker-space")),
+            silence_logs=40,
+        )
+        client = distributed.Client(cluster)
+        started.append((client, cluster, list(client.run(os.getpid).values())))
+        return client
+
+    def alive(pid):
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    try:
+        yield start
+    finally:
+        for client, cluster, _ in reversed(started):
+            client.close()
+            cluster.close()
+    worker_pids = [pid for *_, pids in started for pid in pids]
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in worker_pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in worker_pids if alive(pid)]
 
 
 @pytest.fixture(params=_seeds_from_environment())

@@ -4,12 +4,10 @@ Every result computed on the cluster is compared exactly with the in-memory
 result of the same estimator method on the same data.
 """
 
-import os
 import pickle
 import re
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -25,8 +23,7 @@ from sklearn_revin import RevINRegressor, RevINTransformer, make_windows
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
-distributed = pytest.importorskip("distributed")
-psutil = pytest.importorskip("psutil")
+pytest.importorskip("distributed")
 
 from sklearn_revin import _dask  # noqa: E402
 
@@ -34,36 +31,9 @@ WORKER_MEMORY = 1024**3
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def client(local_cluster):
     """A two-process LocalCluster with one thread and 1 GiB per worker."""
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        memory_limit=WORKER_MEMORY,
-        dashboard_address="127.0.0.1:0",  # no fixed port: runs may overlap
-        local_directory=str(tmp_path_factory.mktemp("dask-worker-space")),
-        silence_logs=40,
-    )
-    client = distributed.Client(cluster)
-    worker_pids = list(client.run(os.getpid).values())
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()
-    # No worker process may outlive the module.
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in worker_pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in worker_pids if _alive(pid)]
-
-
-def _alive(pid):
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    return local_cluster(n_workers=2, memory_limit=WORKER_MEMORY)
 
 
 def compute(client, *collections):

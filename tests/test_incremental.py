@@ -9,8 +9,6 @@ batches, which the property tests use.
 """
 
 import itertools
-import os
-import time
 import warnings
 
 import numpy as np
@@ -31,8 +29,7 @@ dask = pytest.importorskip("dask")
 # Blocks of about 35 windows of 3 variates: make_windows on dask cuts blocks of
 # about dask's array.chunk-size (128 MiB would be one block here).
 SMALL_BLOCKS = "24KiB"
-distributed = pytest.importorskip("distributed")
-psutil = pytest.importorskip("psutil")
+pytest.importorskip("distributed")
 
 WORKER_MEMORY = 1024**3
 
@@ -539,34 +536,9 @@ def test_dask_fit_with_scale_free_weights_still_warns():
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def client(local_cluster):
     """A two-process LocalCluster with one thread and 1 GiB per worker."""
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        memory_limit=WORKER_MEMORY,
-        dashboard_address="127.0.0.1:0",
-        local_directory=str(tmp_path_factory.mktemp("dask-worker-space")),
-        silence_logs=40,
-    )
-    client = distributed.Client(cluster)
-    worker_pids = list(client.run(os.getpid).values())
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in worker_pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-
-
-def _alive(pid):
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    return local_cluster(n_workers=2, memory_limit=WORKER_MEMORY)
 
 
 def test_dask_fit_on_a_cluster_equals_the_hand_written_loop(client):
@@ -625,23 +597,9 @@ def test_dask_fit_on_windows_larger_than_a_worker(client):
 
 
 @pytest.fixture(scope="module")
-def one_worker_client(tmp_path_factory):
+def one_worker_client(local_cluster):
     """A LocalCluster of one worker process: LightGBM then trains as in memory."""
-    cluster = distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=True,
-        memory_limit=WORKER_MEMORY,
-        dashboard_address="127.0.0.1:0",
-        local_directory=str(tmp_path_factory.mktemp("dask-worker-space")),
-        silence_logs=40,
-    )
-    client = distributed.Client(cluster)
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()
+    return local_cluster(n_workers=1, memory_limit=WORKER_MEMORY)
 
 
 @pytest.mark.parametrize(
@@ -808,6 +766,45 @@ def test_dask_ml_incremental_refuses_window_weights():
     )
     with pytest.raises(ValueError, match="cannot go through it"):
         uniform.fit(X_dask, Y_dask, sample_weight=np.ones(X_dask.shape[0]))
+
+
+def _never_computed(block):
+    raise AssertionError("a block of X was computed")
+
+
+@pytest.mark.parametrize(
+    ("horizon", "target", "want"),
+    [(2, 0, r"\(\d+, 2\)"), (1, None, r"\(\d+, 3\)"), (1, 0, r"\(\d+, 1\)")],
+)
+def test_dask_ml_incremental_refuses_two_dimensional_y(horizon, target, want):
+    """Check the error, before anything is computed, where Incremental gets 2-D y.
+
+    dask-ml's fit looks up the blocks of y by row only: a 2-D y (several
+    steps, several target variates, or one column kept 2-D) failed inside
+    dask-ml ("inconsistent numbers of samples").
+    """
+    wrappers = pytest.importorskip("dask_ml.wrappers", reason="dask-ml's Incremental")
+    rng = np.random.RandomState(4)
+    X_dask, Y_dask = make_windows(
+        da.from_array(series_of(rng, n_times=300), chunks=(100, -1)),
+        window=24,
+        horizon=horizon,
+    )
+    if target is not None:
+        Y_dask = Y_dask[:, target * horizon : (target + 1) * horizon]
+    X_lazy = X_dask.map_blocks(_never_computed, dtype=X_dask.dtype)
+    model = RevINRegressor(
+        wrappers.Incremental(sgd()),
+        n_variates=3,
+        target_variates=target,
+        window_weights="uniform",
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"Incremental\.fit takes y of shape \(n_samples,\) only.* give it y "
+        r"of shape " + want,
+    ):
+        model.fit(X_lazy, Y_dask)
 
 
 def test_dask_ml_incremental_of_revin_regressor_equals_its_own_dask_fit(
