@@ -39,6 +39,11 @@ __all__ = ["available", "fused_denormalize", "fused_rows"]
 
 _EPS_MODES = {"clamp": 0, "add": 1, "add_std": 2}
 
+# Chunks of rows per thread: enough that a descheduled thread holds up a small
+# part of the call, few enough that a call makes tens of kernel calls, not
+# thousands (each costs a few microseconds).
+CHUNKS_PER_THREAD = 8
+
 
 @lru_cache(maxsize=1)
 def _kernels():
@@ -139,20 +144,37 @@ def available() -> bool:
 def _split_rows(run, n_rows, n_variates, threads):
     """Run ``run(start, stop)`` over the rows, on ``threads`` threads; sum results.
 
-    The calling thread takes the first share; the others go to a pool kept
-    for the process: starting a thread took about 0.5 ms on the benchmark
-    machine, a fifth of a 32 MB ``transform``.
+    The rows are cut into about ``CHUNKS_PER_THREAD`` chunks per thread, which
+    the threads take in turn until none is left: a thread that is descheduled
+    (another process wants its core) or wakes up late delays one chunk, not
+    its whole share, and the calling thread does the work of a worker that
+    never started. The calling thread works too; the others come from a pool
+    kept for the process: starting a thread took about 0.5 ms on the
+    benchmark machine, a fifth of a 32 MB ``transform``.
     """
     if threads <= 1 or n_rows < 2 * threads:
         return run(0, n_rows)
-    # The variate of a row is r % V: split on multiples of V.
-    per_thread = -(-n_rows // threads)
-    per_thread += -per_thread % n_variates
-    bounds = [(s, min(s + per_thread, n_rows)) for s in range(0, n_rows, per_thread)]
-    pool = _worker_pool(len(bounds) - 1)
-    others = [pool.submit(run, *span) for span in bounds[1:]]
-    first = run(*bounds[0]) or 0
-    return first + sum(future.result() or 0 for future in others)
+    # The variate of a row is r % V: chunks start on multiples of V.
+    per_chunk = -(-n_rows // (threads * CHUNKS_PER_THREAD))
+    per_chunk += -per_chunk % n_variates
+    bounds = [(s, min(s + per_chunk, n_rows)) for s in range(0, n_rows, per_chunk)]
+    taken = iter(bounds)
+    lock = threading.Lock()
+
+    def work():
+        total = 0
+        while True:
+            with lock:
+                span = next(taken, None)
+            if span is None:
+                return total
+            total += run(*span) or 0
+
+    pool = _worker_pool(threads - 1)
+    others = [pool.submit(work) for _ in range(threads - 1)]
+    total = work()
+    # A worker that has not started finds nothing left: it is not waited for.
+    return total + sum(f.result() for f in others if not f.cancel())
 
 
 _pool: ThreadPoolExecutor | None = None

@@ -8,11 +8,14 @@ many block boundaries, and mix constant, NaN, all-NaN and regular windows.
 
 import contextlib
 import multiprocessing
+import threading
 import warnings
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 from sklearn_revin import _functional, _fused, _threads
@@ -637,3 +640,62 @@ def test_fused_kernel_threads_run_in_a_forked_child():
     child.join(timeout=60)
     assert child.exitcode == 0
     np.testing.assert_array_equal(result, expected.numpy())
+
+
+@given(
+    n_rows=st.integers(1, 500),
+    n_variates=st.integers(1, 7),
+    threads=st.integers(1, 5),
+)
+def test_split_rows_covers_every_row_once_on_variate_boundaries(
+    n_rows, n_variates, threads
+):
+    """Check the kernel's chunks: each row once, each chunk starting on variate 0."""
+    n_rows *= n_variates
+    spans = []
+    lock = threading.Lock()
+
+    def run(start, stop):
+        with lock:
+            spans.append((start, stop))
+        return stop - start
+
+    assert _fused._split_rows(run, n_rows, n_variates, threads) == n_rows
+    covered = np.zeros(n_rows, dtype=int)
+    for start, stop in spans:
+        assert start % n_variates == 0
+        covered[start:stop] += 1
+    np.testing.assert_array_equal(covered, 1)
+
+
+@needs_numba
+def test_fused_kernel_does_not_wait_for_a_worker_that_never_starts():
+    """Check a call whose worker thread is busy elsewhere finishes on the caller.
+
+    The pool's one worker is held by another task: the call's chunks all go
+    to the calling thread, and the call returns without waiting for the
+    worker, with the same result as on one thread.
+    """
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((64, 1, 50)))
+    with _fused_threads(1):
+        expected, _ = normalize_windows(x, torch.ones(1), torch.zeros(1), eps=1e-5)
+    release = threading.Event()
+    pool = _fused._worker_pool(1)
+    for _ in range(_fused._pool_workers):  # every worker of the pool held
+        pool.submit(release.wait, 60)
+    results = []
+
+    def call():
+        with _fused_threads(2):
+            results.append(
+                normalize_windows(x, torch.ones(1), torch.zeros(1), eps=1e-5)[0]
+            )
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    caller.join(timeout=30)
+    finished = not caller.is_alive()
+    release.set()
+    caller.join()
+    assert finished, "the call waited for a worker that never started"
+    assert torch.equal(results[0], expected)
