@@ -602,6 +602,30 @@ def one_worker_client(local_cluster):
     return local_cluster(n_workers=1, memory_limit=WORKER_MEMORY)
 
 
+def fit_on_dask_and_in_memory(
+    dask_regressor, local_regressor, params, X_dask, Y_dask, sample_weight, ignore=None
+):
+    """Fit RevINRegressor around a library's dask and in-memory estimators.
+
+    The dask fit must not compute the whole windows (its warning is an
+    error here) and must weight the windows by "scale" over all blocks, as
+    the in-memory fit on the computed windows does. Returns the dask model,
+    the in-memory reference and the computed X.
+    """
+    model = RevINRegressor(dask_regressor, **params)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "fit computes the whole")
+        if ignore is not None:
+            warnings.filterwarnings("ignore", ignore)
+        model.fit(X_dask, Y_dask, sample_weight=sample_weight)
+    assert model.window_weights_ == "scale"
+    X, Y = dask.compute(X_dask, Y_dask)
+    reference = RevINRegressor(local_regressor, **params).fit(
+        X, Y, sample_weight=sample_weight
+    )
+    return model, reference, X
+
+
 @pytest.mark.parametrize(
     ("channel_independent", "target_variates"), [(True, None), (False, 1)]
 )
@@ -640,18 +664,16 @@ def test_lightgbm_dask_fit_equals_lightgbm_in_memory(
         channel_independent=channel_independent,
         target_variates=target_variates,
     )
-    model = RevINRegressor(DaskLGBMRegressor(**lgbm), **params)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("error", "fit computes the whole")
-        warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored")
-        model.fit(X_dask, Y_dask, sample_weight=w)
-    assert isinstance(model.regressor_, LGBMRegressor)  # to_local()
-    assert model.window_weights_ == "scale"
-
-    X, Y = dask.compute(X_dask, Y_dask)
-    reference = RevINRegressor(LGBMRegressor(**lgbm), **params).fit(
-        X, Y, sample_weight=w
+    model, reference, X = fit_on_dask_and_in_memory(
+        DaskLGBMRegressor(**lgbm),
+        LGBMRegressor(**lgbm),
+        params,
+        X_dask,
+        Y_dask,
+        sample_weight=w,
+        ignore="Parameter n_jobs will be ignored",
     )
+    assert isinstance(model.regressor_, LGBMRegressor)  # to_local()
     want = reference.predict(X)
     assert_allclose(model.predict(X), want, rtol=1e-10, atol=1e-10)
     assert_allclose(model.predict(X_dask).compute(), want, rtol=1e-10, atol=1e-10)
@@ -698,17 +720,15 @@ def test_xgboost_dask_fit_equals_xgboost_in_memory(
         channel_independent=channel_independent,
         target_variates=target_variates,
     )
-    model = RevINRegressor(DaskXGBRegressor(**xgb), **params)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("error", "fit computes the whole")
-        model.fit(X_dask, Y_dask, sample_weight=w)
-    assert all(type(r) is XGBRegressor for r in model.regressors_)
-    assert model.window_weights_ == "scale"
-
-    X, Y = dask.compute(X_dask, Y_dask)
-    reference = RevINRegressor(XGBRegressor(**xgb, n_jobs=1), **params).fit(
-        X, Y, sample_weight=w
+    model, reference, X = fit_on_dask_and_in_memory(
+        DaskXGBRegressor(**xgb),
+        XGBRegressor(**xgb, n_jobs=1),
+        params,
+        X_dask,
+        Y_dask,
+        sample_weight=w,
     )
+    assert all(type(r) is XGBRegressor for r in model.regressors_)
     assert len(model.regressors_) == len(reference.regressors_)
     want = reference.predict(X)
     tolerance = XGBOOST_TOLERANCE * np.max(np.abs(want))
