@@ -738,8 +738,8 @@ def _fused_or_none(
     It applies to contiguous float32 and float64 CPU tensors, with ``out``
     contiguous and either ``x`` itself or apart from it, when numba is
     installed. The statistics are written straight into the arrays returned.
-    Windows the kernel flags (NaN, infinity, overflow) are redone by
-    :func:`_block`, which ignores NaN or raises.
+    Windows the kernel flags (nothing observed, an infinity, an overflow) are
+    redone by :func:`_block`, which gives them NaN statistics or raises.
     """
     if not (
         x.device.type == "cpu"

@@ -15,10 +15,12 @@ passes over cache-sized blocks.
 Accuracy: the sums are taken about the window's first value in float64, so
 float32 windows far from zero keep their precision (the variance formula
 ``E[d**2] - E[d]**2`` loses digits only when the first value is many standard
-deviations away from the mean, ~1e4 std for one float32 digit). Windows whose
-sums are not finite (NaN, infinity, an overflow) get a NaN ``loc`` and are
-counted; the caller redoes them with the general path, which ignores NaN or
-raises.
+deviations away from the mean, ~1e4 std for one float32 digit). A window
+with NaN is summed again over its observed values (about the first of them),
+as the general path does, and its NaN stay NaN in the output: data with gaps
+stays on the fast path. Windows with nothing observed, an infinity or an
+overflow get a NaN ``loc`` and are counted; the caller redoes them with the
+general path, which gives them NaN statistics or raises.
 
 The kernels are compiled on first use for each dtype (a second or two; numba
 caches them on disk). Rows are independent, so splitting them between threads
@@ -54,6 +56,30 @@ def _kernels():
         return None
 
     @numba.njit(nogil=True, cache=True, fastmath={"reassoc"})
+    def observed_sums(row):
+        """Return count, first, last, sum(d) and sum(d**2) of the non-NaN values.
+
+        ``d`` is a value minus the first non-NaN value of ``row``.
+        """
+        count = 0
+        first = 0.0
+        last = np.nan
+        s1 = 0.0
+        s2 = 0.0
+        for t in range(row.shape[0]):
+            value = np.float64(row[t])
+            if value != value:
+                continue
+            if count == 0:
+                first = value
+            d = value - first
+            s1 += d
+            s2 += d * d
+            count += 1
+            last = value
+        return count, first, last, s1, s2
+
+    @numba.njit(nogil=True, cache=True, fastmath={"reassoc"})
     def rows_kernel(
         x,
         out,
@@ -87,21 +113,27 @@ def _kernels():
                 s2 += d * d
             variate = v
             v = 0 if v + 1 == n_variates else v + 1
+            inv_count = inv_n
+            last_value = np.float64(x[r, n_steps - 1])
             # Sums (of x, of squares) past the data's dtype overflow in the
             # fallback: those windows raise there, so they raise here too.
             if not (s2 <= limit and abs(x0 * n_steps + s1) <= limit):
-                loc[r] = np.nan
-                flagged += 1
-                continue
-            m = s1 * inv_n
-            var = max(s2 * inv_n - m * m, 0.0)
+                # A NaN (or an infinity, or an overflow): the observed values.
+                count, x0, last_value, s1, s2 = observed_sums(x[r])
+                if not (count and s2 <= limit and abs(x0 * count + s1) <= limit):
+                    loc[r] = np.nan
+                    flagged += 1
+                    continue
+                inv_count = 1.0 / count
+            m = s1 * inv_count
+            var = max(s2 * inv_count - m * m, 0.0)
             if eps_mode == 0:
                 s = np.sqrt(max(var, eps))
             elif eps_mode == 1:
                 s = np.sqrt(var + eps)
             else:
                 s = np.sqrt(var) + eps
-            center = np.float64(x[r, n_steps - 1]) if last else x0 + m
+            center = last_value if last else x0 + m
             loc[r] = center
             scale[r] = s
             if keep_variance:
@@ -240,9 +272,11 @@ def fused_rows(
     Returns
     -------
     flagged : int
-        The number of rows whose sums are not finite or past the largest value
-        of the data's dtype: their ``loc`` is NaN, their other statistics and
-        output are not set (the caller redoes them).
+        The number of rows with no observed (non-NaN) value, or whose sums
+        over the observed values are not finite or past the largest value of
+        the data's dtype (an infinity, an overflow): their ``loc`` is NaN,
+        their other statistics and output are not set (the caller redoes
+        them). Other rows with NaN are done here, NaN staying NaN.
     """
     rows_kernel = _kernels()[0]
     x = rows.numpy()

@@ -519,6 +519,56 @@ def test_fused_kernel_equals_the_fallback(monkeypatch, dtype, eps_mode, center, 
 
 
 @needs_numba
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_steps=st.integers(1, 40),
+    missing=st.sampled_from([0.05, 0.3, 0.9]),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+    center=st.sampled_from(["mean", "last"]),
+)
+def test_fused_kernel_ignores_nan_as_the_fallback_does(
+    seed, n_steps, missing, dtype, center
+):
+    """Windows with NaN holes (first and last values included) on the fast path.
+
+    Their statistics are those of the observed values, as on the fallback
+    path, and NaN stays NaN in place; only windows with nothing observed are
+    handed back to the general path.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(25, 2, n_steps)) * rng.uniform(0.1, 10, (25, 2, 1))
+    x += rng.uniform(-1e3, 1e3, (25, 2, 1))
+    x[rng.uniform(size=x.shape) < missing] = np.nan
+    x = torch.from_numpy(x).to(dtype)
+    gamma = torch.tensor([1.5, -0.7], dtype=dtype)
+    beta = torch.tensor([0.1, -2.0], dtype=dtype)
+    redone = []
+    redo = _functional._redo_rows
+
+    def record(rows, out_rows, index, *args):
+        redone.extend(index.tolist())
+        return redo(rows, out_rows, index, *args)
+
+    def run():
+        return normalize_windows(
+            x.clone(), gamma, beta, eps=1e-5, center=center, stats_dtype=torch.float64
+        )
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_functional, "_redo_rows", record)
+        fused = run()
+        empty = torch.isnan(x).all(-1).reshape(-1).nonzero().reshape(-1).tolist()
+        assert sorted(redone) == empty
+        patch.setattr(_fused, "available", lambda: False)
+        fallback = run()
+    tolerance = 2e-5 if dtype == torch.float32 else 1e-11
+    for a, b in zip((fused[0], *fused[1]), (fallback[0], *fallback[1]), strict=True):
+        assert np.array_equal(np.isnan(a.numpy()), np.isnan(b.numpy()))
+        assert_allclose(a.numpy(), b.numpy(), rtol=tolerance, atol=tolerance)
+    assert torch.equal(torch.isnan(fused[0]), torch.isnan(x))
+
+
+@needs_numba
 def test_fused_kernel_raises_for_infinity_and_overflow():
     x = torch.ones(4, 2, 8)
     x[2, 1, 3] = torch.inf
