@@ -59,25 +59,30 @@ def _kernels():
     def observed_sums(row):
         """Return count, first, last, sum(d) and sum(d**2) of the non-NaN values.
 
-        ``d`` is a value minus the first non-NaN value of ``row``.
+        ``d`` is a value minus the first non-NaN value of ``row``. The sums
+        select instead of branching, so that the loop is vectorized.
         """
-        count = 0
-        first = 0.0
-        last = np.nan
+        n_steps = row.shape[0]
+        start = 0
+        while start < n_steps and row[start] != row[start]:
+            start += 1
+        if start == n_steps:
+            return 0, np.nan, np.nan, 0.0, 0.0
+        stop = n_steps - 1
+        while row[stop] != row[stop]:
+            stop -= 1
+        first = np.float64(row[start])
+        count = 0.0
         s1 = 0.0
         s2 = 0.0
-        for t in range(row.shape[0]):
+        for t in range(start + 1, stop + 1):
             value = np.float64(row[t])
-            if value != value:
-                continue
-            if count == 0:
-                first = value
-            d = value - first
+            observed = value == value
+            d = value - first if observed else 0.0
+            count += 1.0 if observed else 0.0
             s1 += d
             s2 += d * d
-            count += 1
-            last = value
-        return count, first, last, s1, s2
+        return int(count) + 1, first, np.float64(row[stop]), s1, s2
 
     @numba.njit(nogil=True, cache=True, fastmath={"reassoc"})
     def rows_kernel(

@@ -574,7 +574,13 @@ def test_fused_kernel_raises_for_infinity_and_overflow():
     x[2, 1, 3] = torch.inf
     with pytest.raises(ValueError, match="infinity"):
         normalize_windows(x, torch.ones(2), torch.zeros(2), eps=1e-5)
-    x[2, 1, 3] = 1.0
+    x[2, 1, :2] = torch.nan  # in a window with NaN holes, summed in the kernel
+    with pytest.raises(ValueError, match="infinity"):
+        normalize_windows(x, torch.ones(2), torch.zeros(2), eps=1e-5)
+    x[2, 1, 2] = -torch.inf  # its first observed value
+    with pytest.raises(ValueError, match="infinity"):
+        window_statistics(x, eps=1e-5)
+    x[2, 1] = 1.0
     x[1, 0, ::2] = 3e38
     with pytest.raises(ValueError, match=r"overflow torch\.float32"):
         window_statistics(x, eps=1e-5)
