@@ -29,6 +29,16 @@ the second core's thread wakes up); the tables show the
 median of the repeats (after warm-up runs) and its ratio to the median of
 ``numpy.copy`` in the same case.
 
+Fresh or reused memory: by default a method's new output is memory that the
+allocator has just asked the kernel for, as in a user's process (NumPy's
+large arrays are mapped when allocated and unmapped when freed). On a
+virtual machine that hands freed memory back to its host, that includes the
+host's page faults, which vary from minute to minute. ``--reuse-memory``
+reruns the script with glibc's allocator told to keep freed memory
+(``MALLOC_MMAP_MAX_=0``, ``MALLOC_TRIM_THRESHOLD_``), so that outputs reuse
+pages already mapped and the ratios show the arithmetic and the memory bus
+alone (Linux with glibc; the settings are recorded with the machine).
+
 Peak extra memory: each (case, method) runs once in a fresh subprocess that
 creates the input, warms up on a tiny input, resets the kernel's peak-RSS
 counter (``/proc/self/clear_refs``) and reads ``VmHWM - VmRSS`` after the
@@ -592,6 +602,10 @@ def default_cases(quick: bool) -> list[Case]:
 # -------------------------------------------------------------------- reports
 
 
+# glibc's allocator keeps freed memory mapped with these (see --reuse-memory).
+REUSE_MEMORY = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**62)}
+
+
 def machine_info() -> dict:
     info = {
         "python": platform.python_version(),
@@ -604,6 +618,7 @@ def machine_info() -> dict:
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        **{name: os.environ.get(name) for name in REUSE_MEMORY},
         # With numba the package runs its fused kernel (sklearn-revin[fast]).
         "numba": _version_of("numba"),
         "loadavg_at_start": os.getloadavg(),
@@ -1086,8 +1101,24 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="skip nn.RevIN against the itransformer layer",
     )
+    parser.add_argument(
+        "--reuse-memory",
+        action="store_true",
+        help="rerun with glibc's allocator keeping freed memory, so that new "
+        "outputs reuse mapped pages (see the module docstring)",
+    )
     parser.add_argument("--_memory", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.reuse_memory and any(
+        os.environ.get(name) != value for name, value in REUSE_MEMORY.items()
+    ):
+        # glibc reads these once, at start: the process must begin again.
+        arguments = sys.argv[1:] if argv is None else argv
+        os.execve(
+            sys.executable,
+            [sys.executable, str(Path(__file__).resolve()), *arguments],
+            {**os.environ, **REUSE_MEMORY},
+        )
     if args.replot:
         payload = json.loads((args.out_dir / "bench_revin.json").read_text())
         cases = [Case(**{**c, "shape": tuple(c["shape"])}) for c in payload["cases"]]
