@@ -1113,10 +1113,11 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.get(name) != value for name, value in REUSE_MEMORY.items()
     ):
         # glibc reads these once, at start: the process must begin again.
+        script = sys.argv[0] if argv is None else str(Path(__file__).resolve())
         arguments = sys.argv[1:] if argv is None else argv
         os.execve(
             sys.executable,
-            [sys.executable, str(Path(__file__).resolve()), *arguments],
+            [sys.executable, script, *arguments],
             {**os.environ, **REUSE_MEMORY},
         )
     if args.replot:
